@@ -1,0 +1,59 @@
+"""The backend contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..config import BenchmarkConfig
+from ..hardware import HardwareReport
+
+
+class Backend(ABC):
+    """One runtime executing one config inside a worker process.
+
+    Lifecycle: ``check`` (class-level, before any load) → ``prepare`` → ``load`` → ``run`` × N →
+    ``close``. ``run`` performs one inference or one full training step, depending on
+    ``config.mode``; ``synchronize`` waits for the device so timings cover the work.
+    ``load`` returns params describing what was loaded (weights, paths, dtypes, ...).
+    """
+
+    name: str = ""
+
+    def __init__(self, config: BenchmarkConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def check(cls, config: BenchmarkConfig, hardware: HardwareReport) -> str | None:
+        """Why this config cannot run here (→ ``unsupported``), or None. Must be cheap."""
+        return None
+
+    def prepare(self) -> None:
+        """Import the runtime and resolve what ``load`` needs; not counted in ``startup_ms``."""
+
+    @abstractmethod
+    def load(self) -> dict[str, Any]:
+        """Build/load the model and inputs on the device; return descriptive params."""
+
+    @abstractmethod
+    def run(self) -> Any:
+        """One inference (or training step) on the prepared inputs."""
+
+    def synchronize(self) -> None:
+        """Block until the device has finished queued work (no-op on the CPU)."""
+
+    def conditions(self) -> dict[str, Any]:
+        """Runtime conditions that move results (threads, library settings)."""
+        return {}
+
+    def device_memory_peak_mb(self) -> float | None:
+        """Peak device memory since load, for GPUs; None where not applicable."""
+        return None
+
+    def energy_j(self) -> float | None:
+        """Cumulative energy counter of the device in joules, where one exists."""
+        return None
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the model and device memory."""

@@ -1,0 +1,356 @@
+"""The ``hwbench`` command: a thin click layer over the package's functions.
+
+Only click and import-free modules load at start-up, so ``hwbench --help`` stays fast;
+mlflow, torch and rich load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import names as N
+from .errors import BadInputError, HwbenchError
+
+OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _items(flag: str, value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",")]
+    if not value.strip() or any(not v for v in items):
+        raise BadInputError(f"{flag} needs a comma-separated list without empty items, got '{value}'")
+    return items
+
+
+def parse_batch_sizes(value: str) -> list[int]:
+    """``"1,8,32"`` → ``[1, 8, 32]``; every item a positive integer."""
+    out = []
+    for item in _items("--batch-sizes", value):
+        try:
+            n = int(item)
+        except ValueError:
+            raise BadInputError(f"--batch-sizes: '{item}' is not an integer (example: --batch-sizes 1,8,32)") from None
+        if n < 1:
+            raise BadInputError(f"--batch-sizes: batch size must be >= 1, got {n}")
+        out.append(n)
+    return list(dict.fromkeys(out))
+
+
+def parse_choices(flag: str, value: str, choices: tuple[str, ...]) -> list[str]:
+    out = []
+    for item in _items(flag, value):
+        if item not in choices:
+            import difflib
+
+            close = difflib.get_close_matches(item, choices, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise BadInputError(f"{flag}: unknown value '{item}'{hint}; choose from {', '.join(choices)}")
+        out.append(item)
+    return list(dict.fromkeys(out))
+
+
+def check_output_path(path: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise BadInputError(f"--output: unsupported file type '{p.suffix or p.name}'; use {', '.join(OUTPUT_SUFFIXES)}")
+    parent = p.resolve().parent
+    if not parent.is_dir():
+        raise BadInputError(f"--output: directory does not exist: {parent}")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise BadInputError(f"--output: not writable: {p}")
+    return p
+
+
+def write_output(frame: Any, path: Path) -> None:
+    suffix = path.suffix.lower()
+    tmp = path.with_name(path.name + ".tmp")
+    if suffix == ".csv":
+        frame.to_csv(tmp, index=False)
+    elif suffix == ".json":
+        frame.to_json(tmp, orient="records", indent=2)
+    else:
+        frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=160)
+    return console
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hwbench-mlflow", prog_name="hwbench")
+def cli() -> None:
+    """Hardware benchmarking for ML models, recorded in MLflow.
+
+    Start with `hwbench hardware`, `hwbench models`, then `hwbench run`.
+    """
+
+
+@cli.command()
+@click.option("--model", "models", help="Catalog key or local HF id; comma list (default: bert-tiny,minilm).")
+@click.option("--category", help=f"Only models of this category ({', '.join(N.CATEGORIES)}).")
+@click.option("--all", "all_models", is_flag=True, help="Every catalog model.")
+@click.option("--hardware", help=f"Platforms, comma list ({', '.join(N.PLATFORMS)}); default: all available.")
+@click.option("--backend", help="Runtimes, comma list (default: the platform's own).")
+@click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes.")
+@click.option("--precision", default="fp32", show_default=True, help=f"Comma list of {', '.join(N.PRECISIONS)}.")
+@click.option("--training-mode", is_flag=True, help="Benchmark a full training step instead of inference.")
+@click.option("--mode", "mode_opt", help="inference | training | inference,training (MLproject's form).")
+@click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
+@click.option("--limit", type=str, help="Run at most this many configs.")
+@click.option("--output", help="Also write the results table (.csv, .json or .parquet).")
+@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@click.option("--warmup", type=str, default="5", show_default=True, help="Untimed iterations after the first.")
+@click.option("--min-iterations", type=str, default="10", show_default=True, help="Fewest timed iterations.")
+@click.option("--min-time", type=str, default="0.5", show_default=True, help="Fewest seconds of timed loop.")
+@click.option("--max-time", type=str, default="10", show_default=True, help="Cap on the timed loop, seconds.")
+@click.option("--target-ci", type=str, default="0.02", show_default=True,
+              help="Stop when the 95% CI of the median is within ±this fraction.")
+@click.option("--timeout", type=str, default="900", show_default=True, help="Per-config worker timeout, seconds.")
+@click.option("--malloc", type=click.Choice(["tuned", "default"]), default="tuned", show_default=True,
+              help="glibc malloc thresholds in the worker (tuned avoids per-iteration page faults).")
+def run(models: str | None, category: str | None, all_models: bool, hardware: str | None, backend: str | None,
+        batch_sizes: str, precision: str, training_mode: bool, mode_opt: str | None, seq_length: str,
+        limit: str | None, output: str | None, experiment: str, tracking_uri: str | None, warmup: str,
+        min_iterations: str, min_time: str, max_time: str, target_ci: str, timeout: str, malloc: str) -> int:
+    """Benchmark a plan; every config is a nested MLflow run of one sweep run.
+
+    Exit code 0 when every config succeeded, 1 when any failed, 2 on bad input.
+    """
+    from .catalog import resolve_model
+    from .config import MeasureSettings
+
+    model_list = _items("--model", models) if models is not None else []
+    for m in model_list:
+        resolve_model(m)
+    hw = parse_choices("--hardware", hardware, N.PLATFORMS) if hardware is not None else None
+    from .backends import BACKENDS
+
+    be = parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None
+    sizes = parse_batch_sizes(batch_sizes)
+    precisions = parse_choices("--precision", precision, N.PRECISIONS)
+    modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt else ["inference"]
+    if training_mode:
+        modes = ["training"]
+    settings = MeasureSettings(
+        warmup=_int("--warmup", warmup), min_iterations=_int("--min-iterations", min_iterations),
+        min_time_s=_float("--min-time", min_time), max_time_s=_float("--max-time", max_time),
+        target_ci=_float("--target-ci", target_ci), timeout_s=_float("--timeout", timeout), malloc=malloc)
+    seq = _int("--seq-length", seq_length)
+    if seq < 1:
+        raise BadInputError(f"--seq-length must be >= 1, got {seq}")
+    n_limit = _int("--limit", limit) if limit is not None else None
+    if n_limit is not None and n_limit < 1:
+        raise BadInputError(f"--limit must be >= 1, got {n_limit}")
+    out_path = check_output_path(output) if output else None
+    if not experiment.strip():
+        raise BadInputError("--experiment must not be empty")
+
+    from .runner import run_benchmark
+    from .tracking import redact_uri
+
+    err = _console(stderr=True)
+    progress_state: dict[str, Any] = {}
+
+    def on_start(plan: list[Any]) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        err.print(f"[bold]hwbench[/] sweep of {len(plan)} config(s); each runs in a fresh worker process")
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=err, auto_refresh=False, transient=False)
+        progress.start()
+        progress_state["p"] = progress
+        progress_state["task"] = progress.add_task(plan[0].run_name, total=len(plan))
+        progress_state["plan"] = plan
+        progress.refresh()
+
+    def on_result(result: Any) -> None:
+        p = progress_state["p"]
+        done = int(p.tasks[0].completed) + 1
+        plan = progress_state["plan"]
+        nxt = plan[done].run_name if done < len(plan) else "done"
+        mark = "ok" if result.status == "success" else f"FAILED ({result.error_category})"
+        p.console.print(f"  {result.config.run_name}: {mark}")
+        p.update(progress_state["task"], advance=1, description=nxt)
+        p.refresh()
+
+    try:
+        sweep = run_benchmark(
+            model_list, category=category, all_models=all_models, hardware=hw, backend=be, batch_sizes=sizes,
+            precision=precisions, mode=modes, seq_length=seq, limit=n_limit, settings=settings,
+            experiment=experiment, tracking_uri=tracking_uri, on_start=on_start, on_result=on_result)
+    finally:
+        if "p" in progress_state:
+            progress_state["p"].stop()
+    frame = sweep.to_frame()
+    if out_path:
+        write_output(frame, out_path)
+    _print_summary(sweep)
+    out = _console()
+    ui = (f"mlflow ui --backend-store-uri {redact_uri(sweep.tracking_uri)}"
+          if sweep.tracking_uri.startswith(("sqlite:", "file:", "/")) else redact_uri(sweep.tracking_uri))
+    out.print(f"\nRuns: experiment '{experiment}', sweep run {sweep.parent_run_id} (sweep id {sweep.sweep_id})")
+    out.print(f"Look: {ui}   (or: hwbench ui) → http://127.0.0.1:5000/#/experiments/{sweep.experiment_id}"
+              f"/runs/{sweep.parent_run_id}")
+    if out_path:
+        out.print(f"Table written to {out_path}")
+    out.print("Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
+              "hwbench run --model bert-tiny --training-mode   |   hwbench hardware")
+    if sweep.failed:
+        err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
+        return 1
+    return 0
+
+
+def _int(flag: str, value: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInputError(f"{flag} needs an integer, got '{value}'") from None
+
+
+def _float(flag: str, value: str) -> float:
+    import math
+
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise BadInputError(f"{flag} needs a number, got '{value}'") from None
+    if math.isnan(x) or math.isinf(x):
+        raise BadInputError(f"{flag} needs a finite number, got '{value}'")
+    return x
+
+
+def _print_summary(sweep: Any) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"hwbench sweep {sweep.sweep_id}", show_lines=False)
+    for col, just in (("config", "left"), ("status", "left"), ("p50 ms", "right"), ("±CI %", "right"),
+                      ("p99 ms", "right"), ("samples/s", "right"), ("peak MB", "right"), ("n", "right"),
+                      ("weights", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in sweep.results:
+        if r.status == "success":
+            m = r.metrics
+            ci = r.measurement.ci_rel_halfwidth * 100 if r.measurement else float("nan")
+            warn = " *" if N.T_PERCENTILE_WARNING in r.tags else ""
+            t.add_row(r.config.run_name, "ok", f"{m[N.M_LAT_P50]:.3f}", f"{ci:.1f}", f"{m[N.M_LAT_P99]:.3f}{warn}",
+                      f"{m[N.M_THROUGHPUT]:.1f}", f"{m[N.M_MEMORY_PEAK]:.0f}", f"{int(m[N.M_ITERATIONS])}",
+                      r.tags.get(N.T_WEIGHTS, ""))
+        else:
+            t.add_row(r.config.run_name, f"[red]{r.error_category}[/]: {r.error_message[:70]}", "", "", "", "", "",
+                      "", r.tags.get(N.T_WEIGHTS, ""))
+    console = _console()
+    console.print(t)
+    if any(N.T_PERCENTILE_WARNING in r.tags for r in sweep.results):
+        console.print("* p99 from fewer samples than MLPerf LoadGen's minimum (662): see hwbench.percentile_warning")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
+def hardware(as_json: bool) -> int:
+    """What is really present on this host, each platform with the reason when absent."""
+    from .hardware import detect_hardware
+
+    report = detect_hardware()
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"Hardware on {report.host}")
+    for col in ("platform", "status", "name", "devices", "details / reason"):
+        t.add_column(col)
+    for p in report.platforms:
+        detail = p.reason if not p.available else ", ".join(f"{k}={v}" for k, v in p.details.items())
+        t.add_row(p.platform, "[green]available[/]" if p.available else "[red]unavailable[/]", p.name,
+                  ",".join(p.devices), detail)
+    _console().print(t)
+    return 0
+
+
+@cli.command()
+def models() -> int:
+    """The model catalog (architecture configs ship here: no download needed)."""
+    from rich.table import Table
+
+    from .catalog import CATALOG, DEFAULT_MODELS
+
+    t = Table(title="hwbench catalog")
+    for col in ("key", "hugging face id", "category", "inputs", "weights here"):
+        t.add_column(col)
+    for s in CATALOG.values():
+        local = s.local_weights_dir()
+        weights = f"pretrained ({local})" if local else "random (config in catalog)"
+        t.add_row(s.key + (" *" if s.key in DEFAULT_MODELS else ""), s.hf_id, s.category, s.inputs, weights)
+    console = _console()
+    console.print(t)
+    console.print("* in the default sweep. Shapes: text [B, seq-length=128], vision [B,3,224,224], "
+                  "audio [B,80,3000] + decoder ids, multimodal text [B,≤77] + image.")
+    return 0
+
+
+@cli.command()
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def ui(tracking_uri: str | None, host: str, port: int) -> int:
+    """Start the MLflow UI on the hwbench store."""
+    from .tracking import check_tracking_uri, redact_uri, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri)
+    click.echo(f"MLflow UI for {redact_uri(uri)} at http://{host}:{port}  (Ctrl-C to stop)", err=True)
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
+                              "--port", str(port)])
+    return 0  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry: every error is one line on stderr; exit 0 / 1 / 2 (130 on Ctrl-C)."""
+    try:
+        rv = cli.main(args=argv, prog_name="hwbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("hwbench: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("hwbench: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"hwbench: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except HwbenchError as exc:
+        click.echo(f"hwbench: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("HWBENCH_DEBUG"):
+            raise
+        msg = " ".join(str(exc).split())[:300]
+        click.echo(f"hwbench: error: {type(exc).__name__}: {msg} (set HWBENCH_DEBUG=1 for a traceback)", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

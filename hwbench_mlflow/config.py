@@ -1,0 +1,102 @@
+"""Frozen configs that only validate: no environment changes, no heavy imports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .catalog import DEFAULT_SEQ_LENGTH
+from .errors import BadInputError
+from .names import MODES, PLATFORMS, PRECISIONS, SCENARIOS
+
+# Which runtime executes a platform when --backend is not given.
+DEFAULT_BACKEND = {
+    "cpu": "torch",
+    "cuda": "torch",
+    "rocm": "torch",
+    "mps": "torch",
+    "openvino": "openvino",
+    "qnn": "onnxruntime",
+    "webnn": "onnxruntime-web",
+    "webgpu": "onnxruntime-web",
+}
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long and how precisely to measure one config.
+
+    The timed loop stops when *all* of: ``min_iterations`` done, ``min_time_s`` elapsed,
+    the 95 % CI of the median within ±``target_ci`` of it, and enough samples for the
+    ``target_percentile`` (MLPerf LoadGen's rule) — or when ``max_time_s`` is reached.
+    """
+
+    warmup: int = 5
+    min_iterations: int = 10
+    min_time_s: float = 0.5
+    max_time_s: float = 10.0
+    target_ci: float = 0.02
+    confidence: float = 0.95
+    target_percentile: float = 99.0
+    timeout_s: float = 900.0
+    malloc: str = "tuned"
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0:
+            raise BadInputError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.min_iterations < 1:
+            raise BadInputError(f"--min-iterations must be >= 1, got {self.min_iterations}")
+        for flag, value in (("--min-time", self.min_time_s), ("--max-time", self.max_time_s),
+                            ("--timeout", self.timeout_s)):
+            if not value > 0:
+                raise BadInputError(f"{flag} must be a positive number of seconds, got {value:g}")
+        if self.min_time_s > self.max_time_s:
+            raise BadInputError(f"--min-time ({self.min_time_s:g}) must not exceed --max-time ({self.max_time_s:g})")
+        if not 0 < self.target_ci < 1:
+            raise BadInputError(f"--target-ci must be between 0 and 1 (0.02 = ±2 %), got {self.target_ci:g}")
+        if self.malloc not in ("tuned", "default"):
+            raise BadInputError(f"--malloc must be 'tuned' or 'default', got '{self.malloc}'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """One point of the grid: one MLflow child run."""
+
+    model: str
+    hardware: str
+    backend: str
+    device: str
+    precision: str
+    batch_size: int
+    mode: str = "inference"
+    scenario: str = "latency"
+    seq_length: int = DEFAULT_SEQ_LENGTH
+
+    def __post_init__(self) -> None:
+        if self.hardware not in PLATFORMS:
+            raise BadInputError(f"unknown hardware '{self.hardware}'; choose from {', '.join(PLATFORMS)}")
+        if self.precision not in PRECISIONS:
+            raise BadInputError(f"unknown precision '{self.precision}'; choose from {', '.join(PRECISIONS)}")
+        if self.mode not in MODES:
+            raise BadInputError(f"unknown mode '{self.mode}'; choose from {', '.join(MODES)}")
+        if self.scenario not in SCENARIOS:
+            raise BadInputError(f"unknown scenario '{self.scenario}'; choose from {', '.join(SCENARIOS)}")
+        if self.batch_size < 1:
+            raise BadInputError(f"batch size must be a positive integer, got {self.batch_size}")
+        if self.seq_length < 1:
+            raise BadInputError(f"--seq-length must be a positive integer, got {self.seq_length}")
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.model}/{self.hardware}/{self.backend}/{self.precision}/b{self.batch_size}/{self.mode}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenchmarkConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,191 @@
+"""Detection of the hardware that is *really* present, each platform with a reason when not.
+
+Nothing here honours an environment override: a platform is available only when the
+runtime that would execute on it says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform as _platform
+import shutil
+import socket
+import subprocess
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .names import PLATFORMS
+
+# CPU feature flags that decide whether a precision runs natively.
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_int8",
+                         "amx_fp16", "avx_vnni")
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    """One platform's detection result."""
+
+    platform: str
+    available: bool
+    name: str = ""
+    devices: tuple[str, ...] = ()
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["devices"] = list(self.devices)
+        return d
+
+
+@dataclass(frozen=True)
+class HardwareReport:
+    host: str
+    platforms: tuple[PlatformInfo, ...]
+
+    def get(self, platform: str) -> PlatformInfo:
+        for p in self.platforms:
+            if p.platform == platform:
+                return p
+        raise KeyError(platform)
+
+    def available(self) -> list[str]:
+        return [p.platform for p in self.platforms if p.available]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "platforms": [p.to_dict() for p in self.platforms]}
+
+
+def _cpu() -> PlatformInfo:
+    import psutil
+
+    model = _platform.processor() or _platform.machine()
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in ("", _platform.machine(), "x86_64"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                if flags and model not in ("", "x86_64"):
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    details = {
+        "physical_cores": psutil.cpu_count(logical=False) or 0,
+        "logical_cores": psutil.cpu_count(logical=True) or 0,
+        "usable_cores": usable,
+        "memory_total_mb": round(psutil.virtual_memory().total / 2**20),
+        "arch": _platform.machine(),
+        "flags": [f for f in CPU_FLAGS_OF_INTEREST if f in flags],
+    }
+    return PlatformInfo("cpu", True, model, ("cpu",), "", details)
+
+
+def _torch_gpu(kind: str) -> PlatformInfo:
+    if importlib.util.find_spec("torch") is None:
+        return PlatformInfo(kind, False, reason="torch is not installed")
+    import torch
+
+    hip = getattr(torch.version, "hip", None)
+    cuda_build = getattr(torch.version, "cuda", None)
+    if kind == "cuda" and not cuda_build:
+        why = "torch build is for ROCm" if hip else f"torch {torch.__version__} is a CPU-only build"
+        return PlatformInfo(kind, False, reason=why)
+    if kind == "rocm" and not hip:
+        return PlatformInfo(kind, False, reason=f"torch {torch.__version__} has no ROCm/HIP support")
+    if not torch.cuda.is_available():
+        return PlatformInfo(kind, False, reason="no GPU visible to torch (no device or driver)")
+    n = torch.cuda.device_count()
+    props = torch.cuda.get_device_properties(0)
+    details: dict[str, Any] = {
+        "device_count": n,
+        "memory_total_mb": round(props.total_memory / 2**20),
+        "capability": f"{props.major}.{props.minor}",
+        "runtime": hip or cuda_build,
+        "driver": _nvidia_driver() if kind == "cuda" else "",
+        "bf16_supported": bool(torch.cuda.is_bf16_supported()),
+    }
+    return PlatformInfo(kind, True, props.name, tuple(f"cuda:{i}" for i in range(n)), "", details)
+
+
+def _nvidia_driver() -> str:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return ""
+    try:
+        out = subprocess.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _mps() -> PlatformInfo:
+    if _platform.system() != "Darwin":
+        return PlatformInfo("mps", False, reason=f"MPS needs macOS on Apple silicon (this is {_platform.system()})")
+    if importlib.util.find_spec("torch") is None:
+        return PlatformInfo("mps", False, reason="torch is not installed")
+    import torch
+
+    if not torch.backends.mps.is_available():
+        return PlatformInfo("mps", False, reason="torch reports MPS unavailable")
+    return PlatformInfo("mps", True, "Apple MPS", ("mps",))
+
+
+def _openvino() -> PlatformInfo:
+    if importlib.util.find_spec("openvino") is None:
+        return PlatformInfo("openvino", False, reason="the openvino package is not installed")
+    import openvino as ov
+
+    devices = tuple(ov.Core().available_devices)
+    if not devices:
+        return PlatformInfo("openvino", False, reason="OpenVINO found no device")
+    return PlatformInfo("openvino", True, f"OpenVINO {ov.__version__}", devices, "", {"version": ov.__version__})
+
+
+def _qnn() -> PlatformInfo:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return PlatformInfo("qnn", False, reason="onnxruntime (with the QNN execution provider) is not installed")
+    import onnxruntime as ort
+
+    if "QNNExecutionProvider" not in ort.get_available_providers():
+        return PlatformInfo("qnn", False, reason="onnxruntime has no QNNExecutionProvider (Qualcomm AI SDK absent)")
+    return PlatformInfo("qnn", True, "Qualcomm QNN", ("QNN",))
+
+
+def _web(kind: str) -> PlatformInfo:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    where = f"browser found at {browser}" if browser else "no Chromium installed"
+    return PlatformInfo(kind, False, reason=f"needs the onnxruntime-web browser backend, not built yet ({where})")
+
+
+_DETECTORS = {
+    "cpu": _cpu,
+    "cuda": lambda: _torch_gpu("cuda"),
+    "rocm": lambda: _torch_gpu("rocm"),
+    "mps": _mps,
+    "openvino": _openvino,
+    "qnn": _qnn,
+    "webnn": lambda: _web("webnn"),
+    "webgpu": lambda: _web("webgpu"),
+}
+
+
+@lru_cache(maxsize=1)
+def detect_hardware() -> HardwareReport:
+    """Detect every platform in names.PLATFORMS; a detector that raises reports the error as the reason."""
+    found = []
+    for name in PLATFORMS:
+        try:
+            found.append(_DETECTORS[name]())
+        except Exception as exc:  # a broken runtime is a reason, not a crash
+            found.append(PlatformInfo(name, False, reason=f"detection failed: {type(exc).__name__}: {exc}"))
+    return HardwareReport(socket.gethostname(), tuple(found))

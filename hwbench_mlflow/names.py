@@ -1,0 +1,99 @@
+"""The naming contract every module agrees on (DESIGN.md): params, metrics, tags, enums.
+
+Keep this module import-free: the CLI reads it before anything heavy is loaded.
+"""
+
+from __future__ import annotations
+
+# --- enums -------------------------------------------------------------------
+PLATFORMS = ("cpu", "cuda", "rocm", "mps", "openvino", "qnn", "webnn", "webgpu")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+MODES = ("inference", "training")
+SCENARIOS = ("latency", "throughput")
+CATEGORIES = ("text", "vision", "audio", "multimodal")
+STATUSES = ("success", "failed", "skipped")
+ERROR_CATEGORIES = ("oom", "unsupported", "unavailable", "load_error", "runtime_error", "timeout")
+
+# --- MLflow params (one run = one config) -------------------------------------
+CONFIG_PARAMS = (
+    "model",
+    "model_name",
+    "model_path",
+    "category",
+    "hardware",
+    "hardware_name",
+    "device",
+    "backend",
+    "precision",
+    "batch_size",
+    "mode",
+    "scenario",
+    "input_shape",
+)
+
+# --- MLflow metrics (units in the name) ---------------------------------------
+M_THROUGHPUT = "throughput_samples_per_s"
+M_LAT_MEAN = "latency_mean_ms"
+M_LAT_P50 = "latency_p50_ms"
+M_LAT_P90 = "latency_p90_ms"
+M_LAT_P95 = "latency_p95_ms"
+M_LAT_P99 = "latency_p99_ms"
+M_LAT_MIN = "latency_min_ms"
+M_LAT_MAX = "latency_max_ms"
+M_LAT_STD = "latency_std_ms"
+M_MEMORY_PEAK = "memory_peak_mb"
+M_GPU_MEMORY_PEAK = "gpu_memory_peak_mb"
+M_STARTUP = "startup_ms"
+M_FIRST_INFERENCE = "first_inference_ms"
+M_ITERATIONS = "iterations"
+M_DURATION = "duration_s"
+M_ENERGY = "energy_j_per_sample"
+CONTRACT_METRICS = (
+    M_THROUGHPUT,
+    M_LAT_MEAN,
+    M_LAT_P50,
+    M_LAT_P90,
+    M_LAT_P95,
+    M_LAT_P99,
+    M_LAT_MIN,
+    M_LAT_MAX,
+    M_LAT_STD,
+    M_MEMORY_PEAK,
+    M_STARTUP,
+    M_FIRST_INFERENCE,
+    M_ITERATIONS,
+    M_DURATION,
+)
+# Additions beyond the contract (documented in the README).
+M_CI_LOW = "latency_p50_ci_low_ms"
+M_CI_HIGH = "latency_p50_ci_high_ms"
+M_PAGE_FAULTS = "page_faults_minor_per_iter"
+M_MEMORY_BASELINE = "memory_baseline_mb"
+
+# --- MLflow tags ----------------------------------------------------------------
+TAG_PREFIX = "hwbench."
+T_STATUS = "hwbench.status"
+T_ERROR_CATEGORY = "hwbench.error_category"
+T_ERROR_MESSAGE = "hwbench.error_message"
+T_IS_SIMULATED = "hwbench.is_simulated"
+T_SIMULATION_REASON = "hwbench.simulation_reason"
+T_WEIGHTS = "hwbench.weights"
+T_WEIGHTS_SHA256 = "hwbench.weights_sha256"
+T_HOST = "hwbench.host"
+T_SWEEP_ID = "hwbench.sweep_id"
+T_ROLE = "hwbench.role"  # sweep | config
+T_STOP_REASON = "hwbench.stop_reason"
+T_CI_MET = "hwbench.ci_target_met"
+T_PERCENTILE_METHOD = "hwbench.percentile_method"
+T_PERCENTILE_WARNING = "hwbench.percentile_warning"
+T_VERSION_PREFIX = "hwbench.version."
+T_HW_PREFIX = "hwbench.hw."
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
+MLFLOW_RUN_NOTE = "mlflow.note.content"
+
+# --- artifacts --------------------------------------------------------------------
+A_RAW_SAMPLES = "raw_latencies_ms.json"
+A_HARDWARE = "hardware.json"
+A_RESULTS = "results.json"
+
+DEFAULT_EXPERIMENT = "hwbench"

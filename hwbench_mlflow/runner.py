@@ -1,0 +1,262 @@
+"""Plan a sweep, run each config in a worker, record it in MLflow; the Python API's core."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import names as N
+from .backends import BACKEND_PLATFORMS, BACKENDS, get_backend_class
+from .catalog import CATALOG, DEFAULT_MODELS, DEFAULT_SEQ_LENGTH, ModelSpec, models_in_category, resolve_model
+from .config import DEFAULT_BACKEND, BenchmarkConfig, MeasureSettings
+from .errors import BadInputError
+from .hardware import HardwareReport, detect_hardware
+from .measure import PERCENTILE_METHOD, Measurement
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .worker import WorkerOutcome
+
+
+@dataclass
+class ConfigResult:
+    """One config's outcome: params, metrics and tags exactly as logged, plus the samples."""
+
+    config: BenchmarkConfig
+    status: str
+    error_category: str = ""
+    error_message: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    measurement: Measurement | None = None
+    run_id: str = ""
+
+    def to_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"run_id": self.run_id, "run_name": self.config.run_name, "status": self.status,
+                               "error_category": self.error_category, "error_message": self.error_message}
+        row.update({k: self.params.get(k, "") for k in N.CONFIG_PARAMS})
+        row["batch_size"] = self.config.batch_size
+        row["weights"] = self.tags.get(N.T_WEIGHTS, "")
+        row.update({k: self.metrics.get(k, math.nan) for k in (*N.CONTRACT_METRICS, N.M_CI_LOW, N.M_CI_HIGH)})
+        return row
+
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    results: list[ConfigResult]
+
+    @property
+    def failed(self) -> list[ConfigResult]:
+        return [r for r in self.results if r.status != "success"]
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([r.to_row() for r in self.results])
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def select_models(models: Iterable[str] = (), category: str | None = None, all_models: bool = False
+                  ) -> list[ModelSpec]:
+    """Resolve the user's model selection; no selection means the default sweep."""
+    if category is not None and category not in N.CATEGORIES:
+        raise BadInputError(f"unknown category '{category}'; choose from {', '.join(N.CATEGORIES)}")
+    if all_models:
+        specs = list(CATALOG.values())
+    elif models:
+        specs = [resolve_model(m) for m in models]
+    elif category:
+        specs = models_in_category(category)
+    else:
+        specs = [CATALOG[k] for k in DEFAULT_MODELS]
+    if category:
+        specs = [s for s in specs if s.category == category]
+    if not specs:
+        raise BadInputError(f"no model matches category '{category}'")
+    return list(dict.fromkeys(specs))
+
+
+def _device_for(platform: str, report: HardwareReport) -> str:
+    info = report.get(platform)
+    return info.devices[0] if info.available and info.devices else "none"
+
+
+def build_plan(specs: Sequence[ModelSpec], hardware: Sequence[str] | None, backends: Sequence[str] | None,
+               batch_sizes: Sequence[int], precisions: Sequence[str], modes: Sequence[str],
+               seq_length: int, report: HardwareReport, limit: int | None = None) -> list[BenchmarkConfig]:
+    """The grid of configs, in a stable order; ``hardware=None`` means every available platform."""
+    for b in backends or ():
+        if b not in BACKENDS:
+            raise BadInputError(f"unknown backend '{b}'; choose from {', '.join(BACKENDS)}")
+    if hardware is None:
+        hardware = [p for p in report.available() if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
+    plan = []
+    for spec in specs:
+        for hw in hardware:
+            chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]] if backends else [DEFAULT_BACKEND[hw]]
+            if backends and not chosen:
+                raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
+            for backend in chosen:
+                for mode in modes:
+                    for precision in precisions:
+                        for batch in batch_sizes:
+                            plan.append(BenchmarkConfig(spec.key, hw, backend, _device_for(hw, report), precision,
+                                                        batch, mode, "latency", seq_length))
+    return plan[:limit] if limit else plan
+
+
+def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str] | None:
+    """(category, reason) when a config cannot run here, decided before any worker starts."""
+    info = report.get(config.hardware)
+    if not info.available:
+        return "unavailable", f"{config.hardware} is not available on this host: {info.reason}"
+    if config.backend not in BACKENDS:
+        return "unsupported", f"no '{config.backend}' backend for {config.hardware} in this version of hwbench"
+    reason = get_backend_class(config.backend).check(config, report)
+    return ("unsupported", reason) if reason else None
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def build_result(config: BenchmarkConfig, outcome: WorkerOutcome, report: HardwareReport,
+                 settings: MeasureSettings) -> ConfigResult:
+    """Turn a worker's raw observations into the params / metrics / tags that get logged."""
+    spec = resolve_model(config.model)
+    params: dict[str, Any] = {
+        "model": spec.key,
+        "model_name": spec.name,
+        "model_path": outcome.params.pop("model_path", spec.hf_id),
+        "category": spec.category,
+        "hardware": config.hardware,
+        "hardware_name": report.get(config.hardware).name or config.hardware,
+        "device": config.device,
+        "backend": config.backend,
+        "precision": config.precision,
+        "batch_size": config.batch_size,
+        "mode": config.mode,
+        "scenario": config.scenario,
+        "input_shape": outcome.params.pop("input_shape", ""),
+        "seq_length": config.seq_length,
+        "warmup": settings.warmup,
+        "min_iterations": settings.min_iterations,
+        "min_time_s": settings.min_time_s,
+        "max_time_s": settings.max_time_s,
+        "target_ci": settings.target_ci,
+        "target_percentile": settings.target_percentile,
+    }
+    weights = outcome.params.pop("weights", "")
+    sha = outcome.params.pop("weights_sha256", "")
+    params.update(outcome.params)
+    tags = {N.T_STATUS: outcome.status, N.T_IS_SIMULATED: "false"}
+    if weights:
+        tags[N.T_WEIGHTS] = weights
+    if sha:
+        tags[N.T_WEIGHTS_SHA256] = sha
+    if outcome.status != "success":
+        tags[N.T_ERROR_CATEGORY] = outcome.error_category
+        tags[N.T_ERROR_MESSAGE] = outcome.error_message
+        return ConfigResult(config, "failed", outcome.error_category, outcome.error_message, params, {}, tags)
+    m = Measurement(tuple(outcome.samples_ms), config.batch_size, outcome.wall_s, settings.confidence)
+    metrics = m.metrics()
+    metrics.update(outcome.observed)
+    short = m.insufficient_percentiles()
+    tags.update({N.T_STOP_REASON: outcome.stop_reason, N.T_CI_MET: str(outcome.ci_met).lower(),
+                 N.T_PERCENTILE_METHOD: PERCENTILE_METHOD})
+    if short:
+        tags[N.T_PERCENTILE_WARNING] = "; ".join(
+            f"p{p:g} from {m.n} samples (needs >= {need})" for p, need in short.items())
+    return ConfigResult(config, "success", params=params, metrics=metrics, tags=tags, measurement=m)
+
+
+def summarise(results: Sequence[ConfigResult]) -> str:
+    """Markdown summary for the parent run's description."""
+    ok = sum(r.status == "success" for r in results)
+    lines = [f"**hwbench sweep**: {ok}/{len(results)} configs measured, {len(results) - ok} failed.", "",
+             "| config | status | p50 ms | p99 ms | samples/s | peak MB |", "|---|---|---|---|---|---|"]
+    for r in results:
+        if r.status == "success":
+            m = r.metrics
+            lines.append(f"| {r.config.run_name} | ok | {m[N.M_LAT_P50]:.3f} | {m[N.M_LAT_P99]:.3f} | "
+                         f"{m[N.M_THROUGHPUT]:.1f} | {m[N.M_MEMORY_PEAK]:.0f} |")
+        else:
+            lines.append(f"| {r.config.run_name} | {r.error_category}: {r.error_message[:80]} | | | | |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def run_benchmark(
+    model: str | Sequence[str] = (),
+    *,
+    category: str | None = None,
+    all_models: bool = False,
+    hardware: str | Sequence[str] | None = None,
+    backend: str | Sequence[str] | None = None,
+    batch_sizes: Sequence[int] = (1,),
+    precision: str | Sequence[str] = ("fp32",),
+    mode: str | Sequence[str] = ("inference",),
+    seq_length: int = DEFAULT_SEQ_LENGTH,
+    limit: int | None = None,
+    settings: MeasureSettings | None = None,
+    experiment: str = N.DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    on_start: Callable[[list[BenchmarkConfig]], None] | None = None,
+    on_result: Callable[[ConfigResult], None] | None = None,
+) -> SweepResult:
+    """Benchmark every config of the plan, each in a fresh worker, as nested MLflow runs.
+
+    Returns a :class:`SweepResult` (``.to_frame()`` for a DataFrame). Failed configs are
+    FAILED child runs with their category; the sweep goes on.
+    """
+    from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
+    from .worker import WorkerOutcome, run_in_worker
+
+    as_list = (lambda v: [v] if isinstance(v, str) else list(v or ()))
+    settings = settings or MeasureSettings()
+    report = detect_hardware()
+    for hw in as_list(hardware):
+        if hw not in N.PLATFORMS:
+            raise BadInputError(f"unknown hardware '{hw}'; choose from {', '.join(N.PLATFORMS)}")
+    specs = select_models(as_list(model), category, all_models)
+    plan = build_plan(specs, as_list(hardware) or None, as_list(backend) or None, list(batch_sizes),
+                      as_list(precision), as_list(mode), seq_length, report, limit)
+    if not plan:
+        raise BadInputError("the plan is empty: no available hardware has a backend")
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri)
+    sweep_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    tracker = SweepTracker(uri, experiment, sweep_id)
+    tracker.start(report, {"sweep_configs": len(plan), "models": ",".join(s.key for s in specs),
+                           **{f"settings.{k}": v for k, v in settings.to_dict().items()}})
+    if on_start:
+        on_start(plan)
+    results: list[ConfigResult] = []
+    try:
+        for config in plan:
+            started = time.time()
+            blocked = precheck(config, report)
+            outcome = WorkerOutcome.failed(*blocked) if blocked else run_in_worker(config, settings)
+            result = build_result(config, outcome, report, settings)
+            result.run_id = tracker.log_config(result, started)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    except BaseException:
+        tracker.finish(results, summarise(results) + "\n\n**Interrupted.**", interrupted=True)
+        raise
+    tracker.finish(results, summarise(results))
+    return SweepResult(sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results)

@@ -1,0 +1,187 @@
+"""The only module that talks to MLflow: experiments, the sweep parent run, one nested
+child run per config, artifacts. Names come from :mod:`hwbench_mlflow.names`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from . import names as N
+from .errors import BadInputError
+
+if TYPE_CHECKING:
+    from .hardware import HardwareReport
+    from .runner import ConfigResult
+
+VERSIONED_LIBRARIES = ("torch", "transformers", "mlflow", "numpy", "hwbench-mlflow")
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the cwd."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if not uri:
+        return "sqlite:///" + str(Path.cwd() / "mlflow.db")
+    return uri
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password removed, safe to print or log."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<malformed uri>"
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail fast, before anything is measured or logged, when the store cannot be reached."""
+    shown = redact_uri(uri)
+    scheme = urlsplit(uri).scheme if "://" in uri else ""
+    if scheme in ("http", "https"):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=5)
+        except requests.RequestException as exc:
+            reason = re.sub(r"\s+", " ", type(exc).__name__)
+            raise BadInputError(f"tracking server unreachable at {shown} ({reason})") from None
+    elif scheme == "sqlite":
+        path = uri[len("sqlite:///"):]
+        if path and path != ":memory:":
+            parent = Path(path).resolve().parent
+            if not parent.is_dir():
+                raise BadInputError(f"tracking store directory does not exist: {parent} (from {shown})")
+            if not os.access(parent, os.W_OK):
+                raise BadInputError(f"tracking store directory is not writable: {parent}")
+    elif scheme in ("", "file"):
+        path = Path(urlsplit(uri).path if scheme else uri)
+        if not path.parent.exists():
+            raise BadInputError(f"tracking store directory does not exist: {path.parent}")
+    elif scheme not in ("postgresql", "mysql", "mssql", "databricks", "databricks-uc", "postgresql+psycopg2"):
+        raise BadInputError(f"unsupported tracking URI scheme '{scheme}' in {shown}")
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for lib in VERSIONED_LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+    import platform
+
+    out["python"] = platform.python_version()
+    return out
+
+
+def _clip(value: Any, limit: int = 6000) -> str:
+    s = str(value)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+class SweepTracker:
+    """One sweep = one parent run (or the active ``mlflow run`` run) + a child run per config.
+
+    A child run is written only once its config has finished, in a single batch, so an
+    interrupted sweep never leaves a half-written child.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str, sweep_id: str) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        self.experiment_name = experiment
+        self.sweep_id = sweep_id
+        self.host = socket.gethostname()
+        self.versions = library_versions()
+        self.parent_run_id = ""
+        self.experiment_id = ""
+        self._owns_parent = True
+
+    # -- parent ------------------------------------------------------------------------
+    def start(self, hardware: HardwareReport, params: dict[str, Any]) -> str:
+        from mlflow.entities import Param, RunTag
+
+        adopted = os.environ.get("MLFLOW_RUN_ID")
+        if adopted:  # under `mlflow run`: the project's run is the parent
+            run = self.client.get_run(adopted)
+            self.experiment_id = run.info.experiment_id
+            self.parent_run_id = adopted
+            self._owns_parent = False
+        else:
+            exp = self.client.get_experiment_by_name(self.experiment_name)
+            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment_name)
+            run = self.client.create_run(self.experiment_id, run_name=f"sweep-{self.sweep_id}")
+            self.parent_run_id = run.info.run_id
+        tags = {
+            N.T_ROLE: "sweep",
+            N.T_SWEEP_ID: self.sweep_id,
+            N.T_HOST: self.host,
+            N.T_IS_SIMULATED: "false",
+            **{N.T_VERSION_PREFIX + k: v for k, v in self.versions.items()},
+            **{N.T_HW_PREFIX + p.platform: ("available" if p.available else f"unavailable: {p.reason}")[:5000]
+               for p in hardware.platforms},
+        }
+        existing = set(run.data.params)
+        self.client.log_batch(
+            self.parent_run_id,
+            params=[Param(k, _clip(v)) for k, v in params.items() if k not in existing],
+            tags=[RunTag(k, _clip(v, 5000)) for k, v in tags.items()],
+        )
+        self.client.log_dict(self.parent_run_id, hardware.to_dict(), N.A_HARDWARE)
+        return self.parent_run_id
+
+    def finish(self, results: list[ConfigResult], note: str, interrupted: bool = False) -> None:
+        self.client.set_tag(self.parent_run_id, N.MLFLOW_RUN_NOTE, note)
+        self.client.log_dict(self.parent_run_id, {"results": [r.to_row() for r in results]}, N.A_RESULTS)
+        if not self._owns_parent:
+            return  # `mlflow run` closes its own run from our exit code
+        failed = any(r.status == "failed" for r in results)
+        status = "KILLED" if interrupted else ("FAILED" if failed else "FINISHED")
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+    # -- children ----------------------------------------------------------------------
+    def log_config(self, result: ConfigResult, started_at: float) -> str:
+        """Create the finished child run for one config; returns its run id."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = {
+            N.MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+            N.T_ROLE: "config",
+            N.T_SWEEP_ID: self.sweep_id,
+            N.T_HOST: self.host,
+            **{N.T_VERSION_PREFIX + k: v for k, v in self.versions.items()},
+            **result.tags,
+        }
+        run = self.client.create_run(self.experiment_id, start_time=int(started_at * 1000), tags=tags,
+                                     run_name=result.config.run_name)
+        run_id = run.info.run_id
+        try:
+            now = int(time.time() * 1000)
+            self.client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in result.metrics.items()],
+                params=[Param(k, _clip(v)) for k, v in result.params.items()],
+            )
+            if result.measurement is not None:
+                self.client.log_dict(run_id, {"unit": "ms", "batch_size": result.config.batch_size,
+                                              "wall_s": result.measurement.wall_s,
+                                              "latencies_ms": list(result.measurement.samples_ms)},
+                                     N.A_RAW_SAMPLES)
+        except BaseException:
+            self.client.set_terminated(run_id, status="KILLED")
+            raise
+        self.client.set_terminated(run_id, status="FINISHED" if result.status == "success" else "FAILED")
+        return run_id
