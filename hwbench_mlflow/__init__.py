@@ -38,5 +38,6 @@ def list_models() -> Any:
 
     from .catalog import CATALOG
 
-    return pd.DataFrame([{"key": s.key, "hf_id": s.hf_id, "category": s.category, "inputs": s.inputs}
-                         for s in CATALOG.values()])
+    return pd.DataFrame(
+        [{"key": s.key, "hf_id": s.hf_id, "category": s.category, "inputs": s.inputs} for s in CATALOG.values()]
+    )

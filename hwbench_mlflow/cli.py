@@ -108,7 +108,12 @@ def cli() -> None:
 @click.option("--hardware", help=f"Platforms, comma list ({', '.join(N.PLATFORMS)}); default: all available.")
 @click.option("--backend", help="Runtimes, comma list (default: the platform's own).")
 @click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes.")
-@click.option("--precision", default="fp32", show_default=True, help=f"Comma list of {', '.join(N.PRECISIONS)}.")
+@click.option(
+    "--precision",
+    default="fp32",
+    show_default=True,
+    help=f"Comma list of {', '.join(N.PRECISIONS)}, or 'native' (all the hardware runs natively).",
+)
 @click.option("--training-mode", is_flag=True, help="Benchmark a full training step instead of inference.")
 @click.option("--mode", "mode_opt", help="inference | training | inference,training (MLproject's form).")
 @click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
@@ -120,15 +125,52 @@ def cli() -> None:
 @click.option("--min-iterations", type=str, default="10", show_default=True, help="Fewest timed iterations.")
 @click.option("--min-time", type=str, default="0.5", show_default=True, help="Fewest seconds of timed loop.")
 @click.option("--max-time", type=str, default="10", show_default=True, help="Cap on the timed loop, seconds.")
-@click.option("--target-ci", type=str, default="0.02", show_default=True,
-              help="Stop when the 95% CI of the median is within ±this fraction.")
+@click.option(
+    "--target-ci",
+    type=str,
+    default="0.02",
+    show_default=True,
+    help="Stop when the 95% CI of the median is within ±this fraction.",
+)
 @click.option("--timeout", type=str, default="900", show_default=True, help="Per-config worker timeout, seconds.")
-@click.option("--malloc", type=click.Choice(["tuned", "default"]), default="tuned", show_default=True,
-              help="glibc malloc thresholds in the worker (tuned avoids per-iteration page faults).")
-def run(models: str | None, category: str | None, all_models: bool, hardware: str | None, backend: str | None,
-        batch_sizes: str, precision: str, training_mode: bool, mode_opt: str | None, seq_length: str,
-        limit: str | None, output: str | None, experiment: str, tracking_uri: str | None, warmup: str,
-        min_iterations: str, min_time: str, max_time: str, target_ci: str, timeout: str, malloc: str) -> int:
+@click.option(
+    "--malloc",
+    type=click.Choice(["tuned", "default"]),
+    default="tuned",
+    show_default=True,
+    help="glibc malloc thresholds in the worker (tuned avoids per-iteration page faults).",
+)
+@click.option(
+    "--worker-start",
+    type=click.Choice(["forkserver", "exec"]),
+    default="forkserver",
+    show_default=True,
+    help="Fork workers from a warm server (fast) or start each with a fresh interpreter.",
+)
+def run(
+    models: str | None,
+    category: str | None,
+    all_models: bool,
+    hardware: str | None,
+    backend: str | None,
+    batch_sizes: str,
+    precision: str,
+    training_mode: bool,
+    mode_opt: str | None,
+    seq_length: str,
+    limit: str | None,
+    output: str | None,
+    experiment: str,
+    tracking_uri: str | None,
+    warmup: str,
+    min_iterations: str,
+    min_time: str,
+    max_time: str,
+    target_ci: str,
+    timeout: str,
+    malloc: str,
+    worker_start: str,
+) -> int:
     """Benchmark a plan; every config is a nested MLflow run of one sweep run.
 
     Exit code 0 when every config succeeded, 1 when any failed, 2 on bad input.
@@ -144,14 +186,20 @@ def run(models: str | None, category: str | None, all_models: bool, hardware: st
 
     be = parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None
     sizes = parse_batch_sizes(batch_sizes)
-    precisions = parse_choices("--precision", precision, N.PRECISIONS)
+    precisions = ["native"] if precision.strip() == "native" else parse_choices("--precision", precision, N.PRECISIONS)
     modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt else ["inference"]
     if training_mode:
         modes = ["training"]
     settings = MeasureSettings(
-        warmup=_int("--warmup", warmup), min_iterations=_int("--min-iterations", min_iterations),
-        min_time_s=_float("--min-time", min_time), max_time_s=_float("--max-time", max_time),
-        target_ci=_float("--target-ci", target_ci), timeout_s=_float("--timeout", timeout), malloc=malloc)
+        warmup=_int("--warmup", warmup),
+        min_iterations=_int("--min-iterations", min_iterations),
+        min_time_s=_float("--min-time", min_time),
+        max_time_s=_float("--max-time", max_time),
+        target_ci=_float("--target-ci", target_ci),
+        timeout_s=_float("--timeout", timeout),
+        malloc=malloc,
+        worker_start=worker_start,
+    )
     seq = _int("--seq-length", seq_length)
     if seq < 1:
         raise BadInputError(f"--seq-length must be >= 1, got {seq}")
@@ -172,8 +220,15 @@ def run(models: str | None, category: str | None, all_models: bool, hardware: st
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         err.print(f"[bold]hwbench[/] sweep of {len(plan)} config(s); each runs in a fresh worker process")
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=err, auto_refresh=False, transient=False)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            auto_refresh=False,
+            transient=False,
+        )
         progress.start()
         progress_state["p"] = progress
         progress_state["task"] = progress.add_task(plan[0].run_name, total=len(plan))
@@ -192,9 +247,22 @@ def run(models: str | None, category: str | None, all_models: bool, hardware: st
 
     try:
         sweep = run_benchmark(
-            model_list, category=category, all_models=all_models, hardware=hw, backend=be, batch_sizes=sizes,
-            precision=precisions, mode=modes, seq_length=seq, limit=n_limit, settings=settings,
-            experiment=experiment, tracking_uri=tracking_uri, on_start=on_start, on_result=on_result)
+            model_list,
+            category=category,
+            all_models=all_models,
+            hardware=hw,
+            backend=be,
+            batch_sizes=sizes,
+            precision=precisions,
+            mode=modes,
+            seq_length=seq,
+            limit=n_limit,
+            settings=settings,
+            experiment=experiment,
+            tracking_uri=tracking_uri,
+            on_start=on_start,
+            on_result=on_result,
+        )
     finally:
         if "p" in progress_state:
             progress_state["p"].stop()
@@ -203,15 +271,22 @@ def run(models: str | None, category: str | None, all_models: bool, hardware: st
         write_output(frame, out_path)
     _print_summary(sweep)
     out = _console()
-    ui = (f"mlflow ui --backend-store-uri {redact_uri(sweep.tracking_uri)}"
-          if sweep.tracking_uri.startswith(("sqlite:", "file:", "/")) else redact_uri(sweep.tracking_uri))
+    ui = (
+        f"mlflow ui --backend-store-uri {redact_uri(sweep.tracking_uri)}"
+        if sweep.tracking_uri.startswith(("sqlite:", "file:", "/"))
+        else redact_uri(sweep.tracking_uri)
+    )
     out.print(f"\nRuns: experiment '{experiment}', sweep run {sweep.parent_run_id} (sweep id {sweep.sweep_id})")
-    out.print(f"Look: {ui}   (or: hwbench ui) → http://127.0.0.1:5000/#/experiments/{sweep.experiment_id}"
-              f"/runs/{sweep.parent_run_id}")
+    out.print(
+        f"Look: {ui}   (or: hwbench ui) → http://127.0.0.1:5000/#/experiments/{sweep.experiment_id}"
+        f"/runs/{sweep.parent_run_id}"
+    )
     if out_path:
         out.print(f"Table written to {out_path}")
-    out.print("Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
-              "hwbench run --model bert-tiny --training-mode   |   hwbench hardware")
+    out.print(
+        "Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
+        "hwbench run --model bert-tiny --training-mode   |   hwbench hardware"
+    )
     if sweep.failed:
         err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
         return 1
@@ -241,21 +316,46 @@ def _print_summary(sweep: Any) -> None:
     from rich.table import Table
 
     t = Table(title=f"hwbench sweep {sweep.sweep_id}", show_lines=False)
-    for col, just in (("config", "left"), ("status", "left"), ("p50 ms", "right"), ("±CI %", "right"),
-                      ("p99 ms", "right"), ("samples/s", "right"), ("peak MB", "right"), ("n", "right"),
-                      ("weights", "left")):
+    for col, just in (
+        ("config", "left"),
+        ("status", "left"),
+        ("p50 ms", "right"),
+        ("±CI %", "right"),
+        ("p99 ms", "right"),
+        ("samples/s", "right"),
+        ("peak MB", "right"),
+        ("n", "right"),
+        ("weights", "left"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in sweep.results:
         if r.status == "success":
             m = r.metrics
             ci = r.measurement.ci_rel_halfwidth * 100 if r.measurement else float("nan")
             warn = " *" if N.T_PERCENTILE_WARNING in r.tags else ""
-            t.add_row(r.config.run_name, "ok", f"{m[N.M_LAT_P50]:.3f}", f"{ci:.1f}", f"{m[N.M_LAT_P99]:.3f}{warn}",
-                      f"{m[N.M_THROUGHPUT]:.1f}", f"{m[N.M_MEMORY_PEAK]:.0f}", f"{int(m[N.M_ITERATIONS])}",
-                      r.tags.get(N.T_WEIGHTS, ""))
+            t.add_row(
+                r.config.run_name,
+                "ok",
+                f"{m[N.M_LAT_P50]:.3f}",
+                f"{ci:.1f}",
+                f"{m[N.M_LAT_P99]:.3f}{warn}",
+                f"{m[N.M_THROUGHPUT]:.1f}",
+                f"{m[N.M_MEMORY_PEAK]:.0f}",
+                f"{int(m[N.M_ITERATIONS])}",
+                r.tags.get(N.T_WEIGHTS, ""),
+            )
         else:
-            t.add_row(r.config.run_name, f"[red]{r.error_category}[/]: {r.error_message[:70]}", "", "", "", "", "",
-                      "", r.tags.get(N.T_WEIGHTS, ""))
+            t.add_row(
+                r.config.run_name,
+                f"[red]{r.error_category}[/]: {r.error_message[:70]}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                r.tags.get(N.T_WEIGHTS, ""),
+            )
     console = _console()
     console.print(t)
     if any(N.T_PERCENTILE_WARNING in r.tags for r in sweep.results):
@@ -281,8 +381,13 @@ def hardware(as_json: bool) -> int:
         t.add_column(col)
     for p in report.platforms:
         detail = p.reason if not p.available else ", ".join(f"{k}={v}" for k, v in p.details.items())
-        t.add_row(p.platform, "[green]available[/]" if p.available else "[red]unavailable[/]", p.name,
-                  ",".join(p.devices), detail)
+        t.add_row(
+            p.platform,
+            "[green]available[/]" if p.available else "[red]unavailable[/]",
+            p.name,
+            ",".join(p.devices),
+            detail,
+        )
     _console().print(t)
     return 0
 
@@ -303,8 +408,10 @@ def models() -> int:
         t.add_row(s.key + (" *" if s.key in DEFAULT_MODELS else ""), s.hf_id, s.category, s.inputs, weights)
     console = _console()
     console.print(t)
-    console.print("* in the default sweep. Shapes: text [B, seq-length=128], vision [B,3,224,224], "
-                  "audio [B,80,3000] + decoder ids, multimodal text [B,≤77] + image.")
+    console.print(
+        "* in the default sweep. Shapes: text [B, seq-length=128], vision [B,3,224,224], "
+        "audio [B,80,3000] + decoder ids, multimodal text [B,≤77] + image."
+    )
     return 0
 
 
@@ -319,8 +426,10 @@ def ui(tracking_uri: str | None, host: str, port: int) -> int:
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     click.echo(f"MLflow UI for {redact_uri(uri)} at http://{host}:{port}  (Ctrl-C to stop)", err=True)
-    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
-                              "--port", str(port)])
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)],
+    )
     return 0  # pragma: no cover
 
 

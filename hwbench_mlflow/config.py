@@ -40,14 +40,18 @@ class MeasureSettings:
     target_percentile: float = 99.0
     timeout_s: float = 900.0
     malloc: str = "tuned"
+    worker_start: str = "forkserver"
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
             raise BadInputError(f"--warmup must be >= 0, got {self.warmup}")
         if self.min_iterations < 1:
             raise BadInputError(f"--min-iterations must be >= 1, got {self.min_iterations}")
-        for flag, value in (("--min-time", self.min_time_s), ("--max-time", self.max_time_s),
-                            ("--timeout", self.timeout_s)):
+        for flag, value in (
+            ("--min-time", self.min_time_s),
+            ("--max-time", self.max_time_s),
+            ("--timeout", self.timeout_s),
+        ):
             if not value > 0:
                 raise BadInputError(f"{flag} must be a positive number of seconds, got {value:g}")
         if self.min_time_s > self.max_time_s:
@@ -56,6 +60,8 @@ class MeasureSettings:
             raise BadInputError(f"--target-ci must be between 0 and 1 (0.02 = ±2 %), got {self.target_ci:g}")
         if self.malloc not in ("tuned", "default"):
             raise BadInputError(f"--malloc must be 'tuned' or 'default', got '{self.malloc}'")
+        if self.worker_start not in ("forkserver", "exec"):
+            raise BadInputError(f"--worker-start must be 'forkserver' or 'exec', got '{self.worker_start}'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

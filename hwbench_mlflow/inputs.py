@@ -24,8 +24,9 @@ def _text_len(spec: ModelSpec, cfg: Any, seq_length: int) -> int:
     return min(seq_length, limit) if limit else seq_length
 
 
-def make_inputs(spec: ModelSpec, cfg: Any, batch: int, seq_length: int, float_dtype: Any, device: str
-                ) -> dict[str, Any]:
+def make_inputs(
+    spec: ModelSpec, cfg: Any, batch: int, seq_length: int, float_dtype: Any, device: str
+) -> dict[str, Any]:
     """Build the input dict for ``model(**inputs)``; float tensors in ``float_dtype``."""
     import torch
 

@@ -12,7 +12,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -37,7 +37,7 @@ PERCENTILE_METHOD = "linear (Hyndman-Fan type 7, numpy default)"
 REPORTED_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def required_samples(percentile: float, confidence: float = 0.99) -> int:
     """Fewest samples for a trustworthy percentile: MLPerf LoadGen's early-stopping rule.
 
@@ -157,8 +157,14 @@ class StopRule:
 
     @classmethod
     def from_settings(cls, s: MeasureSettings) -> StopRule:
-        return cls(s.min_iterations, s.min_time_s, s.max_time_s, s.target_ci, s.confidence,
-                   required_samples(s.target_percentile))
+        return cls(
+            s.min_iterations,
+            s.min_time_s,
+            s.max_time_s,
+            s.target_ci,
+            s.confidence,
+            required_samples(s.target_percentile),
+        )
 
     def converged(self, samples_ms: list[float], elapsed_s: float) -> bool:
         n = len(samples_ms)
@@ -176,8 +182,13 @@ class LoopResult:
     minor_faults: int
 
 
-def timed_loop(step: Callable[[], object], sync: Callable[[], None], rule: StopRule, batch_size: int,
-               clock: Callable[[], int] = time.perf_counter_ns) -> LoopResult:
+def timed_loop(
+    step: Callable[[], object],
+    sync: Callable[[], None],
+    rule: StopRule,
+    batch_size: int,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> LoopResult:
     """Run ``step`` until ``rule`` says stop; the device is synchronised around every call.
 
     The rule is evaluated at geometrically spaced iteration counts (every ~10 %), so its

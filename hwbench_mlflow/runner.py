@@ -38,8 +38,13 @@ class ConfigResult:
     run_id: str = ""
 
     def to_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"run_id": self.run_id, "run_name": self.config.run_name, "status": self.status,
-                               "error_category": self.error_category, "error_message": self.error_message}
+        row: dict[str, Any] = {
+            "run_id": self.run_id,
+            "run_name": self.config.run_name,
+            "status": self.status,
+            "error_category": self.error_category,
+            "error_message": self.error_message,
+        }
         row.update({k: self.params.get(k, "") for k in N.CONFIG_PARAMS})
         row["batch_size"] = self.config.batch_size
         row["weights"] = self.tags.get(N.T_WEIGHTS, "")
@@ -68,8 +73,7 @@ class SweepResult:
 # ----------------------------------------------------------------------------- planning
 
 
-def select_models(models: Iterable[str] = (), category: str | None = None, all_models: bool = False
-                  ) -> list[ModelSpec]:
+def select_models(models: Iterable[str] = (), category: str | None = None, all_models: bool = False) -> list[ModelSpec]:
     """Resolve the user's model selection; no selection means the default sweep."""
     if category is not None and category not in N.CATEGORIES:
         raise BadInputError(f"unknown category '{category}'; choose from {', '.join(N.CATEGORIES)}")
@@ -93,9 +97,16 @@ def _device_for(platform: str, report: HardwareReport) -> str:
     return info.devices[0] if info.available and info.devices else "none"
 
 
-def build_plan(specs: Sequence[ModelSpec], hardware: Sequence[str] | None, backends: Sequence[str] | None,
-               batch_sizes: Sequence[int], precisions: Sequence[str], modes: Sequence[str],
-               seq_length: int, report: HardwareReport, limit: int | None = None) -> list[BenchmarkConfig]:
+def build_plan(
+    specs: Sequence[ModelSpec],
+    hardware: Sequence[str] | None,
+    backends: Sequence[str] | None,
+    batch_sizes: Sequence[int],
+    precisions: Sequence[str],
+    modes: Sequence[str],
+    seq_length: int,
+    report: HardwareReport,
+) -> list[BenchmarkConfig]:
     """The grid of configs, in a stable order; ``hardware=None`` means every available platform."""
     for b in backends or ():
         if b not in BACKENDS:
@@ -112,9 +123,20 @@ def build_plan(specs: Sequence[ModelSpec], hardware: Sequence[str] | None, backe
                 for mode in modes:
                     for precision in precisions:
                         for batch in batch_sizes:
-                            plan.append(BenchmarkConfig(spec.key, hw, backend, _device_for(hw, report), precision,
-                                                        batch, mode, "latency", seq_length))
-    return plan[:limit] if limit else plan
+                            plan.append(
+                                BenchmarkConfig(
+                                    spec.key,
+                                    hw,
+                                    backend,
+                                    _device_for(hw, report),
+                                    precision,
+                                    batch,
+                                    mode,
+                                    "latency",
+                                    seq_length,
+                                )
+                            )
+    return plan
 
 
 def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str] | None:
@@ -131,8 +153,9 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
 # ----------------------------------------------------------------------------- results
 
 
-def build_result(config: BenchmarkConfig, outcome: WorkerOutcome, report: HardwareReport,
-                 settings: MeasureSettings) -> ConfigResult:
+def build_result(
+    config: BenchmarkConfig, outcome: WorkerOutcome, report: HardwareReport, settings: MeasureSettings
+) -> ConfigResult:
     """Turn a worker's raw observations into the params / metrics / tags that get logged."""
     spec = resolve_model(config.model)
     params: dict[str, Any] = {
@@ -173,30 +196,47 @@ def build_result(config: BenchmarkConfig, outcome: WorkerOutcome, report: Hardwa
     metrics = m.metrics()
     metrics.update(outcome.observed)
     short = m.insufficient_percentiles()
-    tags.update({N.T_STOP_REASON: outcome.stop_reason, N.T_CI_MET: str(outcome.ci_met).lower(),
-                 N.T_PERCENTILE_METHOD: PERCENTILE_METHOD})
+    tags.update(
+        {
+            N.T_STOP_REASON: outcome.stop_reason,
+            N.T_CI_MET: str(outcome.ci_met).lower(),
+            N.T_PERCENTILE_METHOD: PERCENTILE_METHOD,
+        }
+    )
     if short:
         tags[N.T_PERCENTILE_WARNING] = "; ".join(
-            f"p{p:g} from {m.n} samples (needs >= {need})" for p, need in short.items())
+            f"p{p:g} from {m.n} samples (needs >= {need})" for p, need in short.items()
+        )
     return ConfigResult(config, "success", params=params, metrics=metrics, tags=tags, measurement=m)
 
 
 def summarise(results: Sequence[ConfigResult]) -> str:
     """Markdown summary for the parent run's description."""
     ok = sum(r.status == "success" for r in results)
-    lines = [f"**hwbench sweep**: {ok}/{len(results)} configs measured, {len(results) - ok} failed.", "",
-             "| config | status | p50 ms | p99 ms | samples/s | peak MB |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"**hwbench sweep**: {ok}/{len(results)} configs measured, {len(results) - ok} failed.",
+        "",
+        "| config | status | p50 ms | p99 ms | samples/s | peak MB |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         if r.status == "success":
             m = r.metrics
-            lines.append(f"| {r.config.run_name} | ok | {m[N.M_LAT_P50]:.3f} | {m[N.M_LAT_P99]:.3f} | "
-                         f"{m[N.M_THROUGHPUT]:.1f} | {m[N.M_MEMORY_PEAK]:.0f} |")
+            lines.append(
+                f"| {r.config.run_name} | ok | {m[N.M_LAT_P50]:.3f} | {m[N.M_LAT_P99]:.3f} | "
+                f"{m[N.M_THROUGHPUT]:.1f} | {m[N.M_MEMORY_PEAK]:.0f} |"
+            )
         else:
             lines.append(f"| {r.config.run_name} | {r.error_category}: {r.error_message[:80]} | | | | |")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- the API
+
+
+def as_list(value: str | Sequence[Any] | None) -> list[Any]:
+    """``"a"`` → ``["a"]``; a sequence → a list; None → ``[]``."""
+    return [value] if isinstance(value, str) else list(value or ())
 
 
 def run_benchmark(
@@ -219,29 +259,49 @@ def run_benchmark(
 ) -> SweepResult:
     """Benchmark every config of the plan, each in a fresh worker, as nested MLflow runs.
 
+    ``precision="native"`` expands to every precision the hardware runs natively.
+
     Returns a :class:`SweepResult` (``.to_frame()`` for a DataFrame). Failed configs are
     FAILED child runs with their category; the sweep goes on.
     """
     from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
     from .worker import WorkerOutcome, run_in_worker
 
-    as_list = (lambda v: [v] if isinstance(v, str) else list(v or ()))
     settings = settings or MeasureSettings()
     report = detect_hardware()
     for hw in as_list(hardware):
         if hw not in N.PLATFORMS:
             raise BadInputError(f"unknown hardware '{hw}'; choose from {', '.join(N.PLATFORMS)}")
     specs = select_models(as_list(model), category, all_models)
-    plan = build_plan(specs, as_list(hardware) or None, as_list(backend) or None, list(batch_sizes),
-                      as_list(precision), as_list(mode), seq_length, report, limit)
+    precisions = as_list(precision)
+    native = precisions == ["native"]
+    plan = build_plan(
+        specs,
+        as_list(hardware) or None,
+        as_list(backend) or None,
+        list(batch_sizes),
+        list(N.PRECISIONS) if native else precisions,
+        as_list(mode),
+        seq_length,
+        report,
+    )
+    if native:  # only the precisions this hardware runs natively
+        plan = [c for c in plan if (precheck(c, report) or ("",))[0] != "unsupported"]
+    plan = plan[:limit] if limit else plan
     if not plan:
         raise BadInputError("the plan is empty: no available hardware has a backend")
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     sweep_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     tracker = SweepTracker(uri, experiment, sweep_id)
-    tracker.start(report, {"sweep_configs": len(plan), "models": ",".join(s.key for s in specs),
-                           **{f"settings.{k}": v for k, v in settings.to_dict().items()}})
+    tracker.start(
+        report,
+        {
+            "sweep_configs": len(plan),
+            "models": ",".join(s.key for s in specs),
+            **{f"settings.{k}": v for k, v in settings.to_dict().items()},
+        },
+    )
     if on_start:
         on_start(plan)
     results: list[ConfigResult] = []

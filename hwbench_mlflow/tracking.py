@@ -57,7 +57,7 @@ def check_tracking_uri(uri: str) -> None:
             reason = re.sub(r"\s+", " ", type(exc).__name__)
             raise BadInputError(f"tracking server unreachable at {shown} ({reason})") from None
     elif scheme == "sqlite":
-        path = uri[len("sqlite:///"):]
+        path = uri[len("sqlite:///") :]
         if path and path != ":memory:":
             parent = Path(path).resolve().parent
             if not parent.is_dir():
@@ -98,8 +98,12 @@ class SweepTracker:
     """
 
     def __init__(self, tracking_uri: str, experiment: str, sweep_id: str) -> None:
+        import logging
+
         from mlflow import MlflowClient
 
+        for noisy in ("mlflow", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.experiment_name = experiment
@@ -131,8 +135,10 @@ class SweepTracker:
             N.T_HOST: self.host,
             N.T_IS_SIMULATED: "false",
             **{N.T_VERSION_PREFIX + k: v for k, v in self.versions.items()},
-            **{N.T_HW_PREFIX + p.platform: ("available" if p.available else f"unavailable: {p.reason}")[:5000]
-               for p in hardware.platforms},
+            **{
+                N.T_HW_PREFIX + p.platform: ("available" if p.available else f"unavailable: {p.reason}")[:5000]
+                for p in hardware.platforms
+            },
         }
         existing = set(run.data.params)
         self.client.log_batch(
@@ -155,7 +161,7 @@ class SweepTracker:
     # -- children ----------------------------------------------------------------------
     def log_config(self, result: ConfigResult, started_at: float) -> str:
         """Create the finished child run for one config; returns its run id."""
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         tags = {
             N.MLFLOW_PARENT_RUN_ID: self.parent_run_id,
@@ -165,8 +171,9 @@ class SweepTracker:
             **{N.T_VERSION_PREFIX + k: v for k, v in self.versions.items()},
             **result.tags,
         }
-        run = self.client.create_run(self.experiment_id, start_time=int(started_at * 1000), tags=tags,
-                                     run_name=result.config.run_name)
+        run = self.client.create_run(
+            self.experiment_id, start_time=int(started_at * 1000), tags=tags, run_name=result.config.run_name
+        )
         run_id = run.info.run_id
         try:
             now = int(time.time() * 1000)
@@ -176,10 +183,16 @@ class SweepTracker:
                 params=[Param(k, _clip(v)) for k, v in result.params.items()],
             )
             if result.measurement is not None:
-                self.client.log_dict(run_id, {"unit": "ms", "batch_size": result.config.batch_size,
-                                              "wall_s": result.measurement.wall_s,
-                                              "latencies_ms": list(result.measurement.samples_ms)},
-                                     N.A_RAW_SAMPLES)
+                self.client.log_dict(
+                    run_id,
+                    {
+                        "unit": "ms",
+                        "batch_size": result.config.batch_size,
+                        "wall_s": result.measurement.wall_s,
+                        "latencies_ms": list(result.measurement.samples_ms),
+                    },
+                    N.A_RAW_SAMPLES,
+                )
         except BaseException:
             self.client.set_terminated(run_id, status="KILLED")
             raise

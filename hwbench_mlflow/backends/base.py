@@ -30,6 +30,7 @@ class Backend(ABC):
 
     def prepare(self) -> None:
         """Import the runtime and resolve what ``load`` needs; not counted in ``startup_ms``."""
+        return None
 
     @abstractmethod
     def load(self) -> dict[str, Any]:
@@ -41,6 +42,7 @@ class Backend(ABC):
 
     def synchronize(self) -> None:
         """Block until the device has finished queued work (no-op on the CPU)."""
+        return None
 
     def conditions(self) -> dict[str, Any]:
         """Runtime conditions that move results (threads, library settings)."""

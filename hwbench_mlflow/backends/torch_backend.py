@@ -10,7 +10,7 @@ from typing import Any
 
 from ..catalog import resolve_model
 from ..config import BenchmarkConfig
-from ..errors import ConfigFailure, UnsupportedError
+from ..errors import ConfigFailure
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes, make_inputs
 from .base import Backend
@@ -64,8 +64,7 @@ class TorchBackend(Backend):
         self.local_weights = self.spec.local_weights_dir()
         try:
             if self.local_weights is not None:
-                self.hf_config = transformers.AutoConfig.from_pretrained(str(self.local_weights),
-                                                                         local_files_only=True)
+                self.hf_config = transformers.AutoConfig.from_pretrained(str(self.local_weights), local_files_only=True)
             else:
                 self.hf_config = transformers.AutoConfig.for_model(self.spec.model_type, **self.spec.config_kwargs())
             transformers.AutoModel._model_mapping[type(self.hf_config)]  # imports the modeling module now
@@ -80,7 +79,8 @@ class TorchBackend(Backend):
             torch.cuda.reset_peak_memory_stats(self.device)
         model, params = self._build_model()
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[
-            cfg.precision]
+            cfg.precision
+        ]
         if cfg.precision in ("bf16", "fp16"):
             model = model.to(dtype)
         if cfg.precision == "int8":
@@ -88,8 +88,9 @@ class TorchBackend(Backend):
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
             n_q = sum(1 for m in model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized"))
-            params.update(quantization=INT8_METHOD, quantized_linear_layers=n_q,
-                          quantized_engine=torch.backends.quantized.engine)
+            params.update(
+                quantization=INT8_METHOD, quantized_linear_layers=n_q, quantized_engine=torch.backends.quantized.engine
+            )
         else:
             params["quantization"] = "none"
         model = model.to(self.device)
@@ -115,8 +116,7 @@ class TorchBackend(Backend):
         params: dict[str, Any] = {}
         try:
             if local is not None:
-                model = transformers.AutoModel.from_pretrained(str(local), config=self.hf_config,
-                                                               local_files_only=True)
+                model = transformers.AutoModel.from_pretrained(str(local), config=self.hf_config, local_files_only=True)
                 params.update(weights="pretrained", model_path=str(local))
             else:
                 model = transformers.AutoModel.from_config(self.hf_config)

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hwbench-installed
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The default sweep on the hardware really present, end to end.
+run: install
+	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 3
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check hwbench_mlflow tests benchmarks cli.py
+	$(VENV)/bin/ruff format --check hwbench_mlflow tests benchmarks cli.py
+
+bench: install
+	$(PY) benchmarks/vs_torch_timer.py
+
+clean:
+	rm -rf $(VENV) mlruns mlflow.db

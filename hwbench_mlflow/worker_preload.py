@@ -1,0 +1,20 @@
+"""Imported once by the worker fork server, before any config runs: the offline
+environment first, then the heavy runtimes, so every forked worker starts warm.
+
+Importing is all this does: no torch op runs here, so no thread pool exists at fork
+time and each forked worker is a clean process.
+"""
+
+import os
+
+from .worker_env import WORKER_ENV
+
+os.environ.update(WORKER_ENV)
+
+import torch  # noqa: F401
+import transformers
+import transformers.modeling_utils
+import transformers.models.auto.modeling_auto  # noqa: F401
+
+from . import measure  # noqa: F401
+from .backends import torch_backend  # noqa: F401
