@@ -187,7 +187,7 @@ def run(
     be = parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None
     sizes = parse_batch_sizes(batch_sizes)
     precisions = ["native"] if precision.strip() == "native" else parse_choices("--precision", precision, N.PRECISIONS)
-    modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt else ["inference"]
+    modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt is not None else ["inference"]
     if training_mode:
         modes = ["training"]
     settings = MeasureSettings(

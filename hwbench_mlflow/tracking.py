@@ -36,7 +36,7 @@ def redact_uri(uri: str) -> str:
     try:
         parts = urlsplit(uri)
     except ValueError:
-        return "<malformed uri>"
+        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", uri)
     if parts.password is None:
         return uri
     host = parts.hostname or ""
@@ -47,7 +47,12 @@ def redact_uri(uri: str) -> str:
 def check_tracking_uri(uri: str) -> None:
     """Fail fast, before anything is measured or logged, when the store cannot be reached."""
     shown = redact_uri(uri)
-    scheme = urlsplit(uri).scheme if "://" in uri else ""
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        raise BadInputError(f"malformed tracking URI {shown}: {exc}") from None
+    scheme = parts.scheme if "://" in uri else ""
     if scheme in ("http", "https"):
         import requests
 
@@ -57,15 +62,16 @@ def check_tracking_uri(uri: str) -> None:
             reason = re.sub(r"\s+", " ", type(exc).__name__)
             raise BadInputError(f"tracking server unreachable at {shown} ({reason})") from None
     elif scheme == "sqlite":
-        path = uri[len("sqlite:///") :]
-        if path and path != ":memory:":
-            parent = Path(path).resolve().parent
-            if not parent.is_dir():
-                raise BadInputError(f"tracking store directory does not exist: {parent} (from {shown})")
-            if not os.access(parent, os.W_OK):
-                raise BadInputError(f"tracking store directory is not writable: {parent}")
+        path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            raise BadInputError(f"tracking URI {shown} names no database file (example: sqlite:///mlflow.db)")
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            raise BadInputError(f"tracking store directory does not exist: {parent} (from {shown})")
+        if not os.access(parent, os.W_OK):
+            raise BadInputError(f"tracking store directory is not writable: {parent}")
     elif scheme in ("", "file"):
-        path = Path(urlsplit(uri).path if scheme else uri)
+        path = Path(parts.path if scheme else uri)
         if not path.parent.exists():
             raise BadInputError(f"tracking store directory does not exist: {path.parent}")
     elif scheme not in ("postgresql", "mysql", "mssql", "databricks", "databricks-uc", "postgresql+psycopg2"):

@@ -87,7 +87,7 @@ class TorchBackend(Backend):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-            n_q = sum(1 for m in model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized"))
+            n_q = sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())
             params.update(
                 quantization=INT8_METHOD, quantized_linear_layers=n_q, quantized_engine=torch.backends.quantized.engine
             )

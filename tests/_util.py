@@ -1,0 +1,44 @@
+"""Shared helpers for the tests (not a fixture module: import explicitly)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Short measurement windows: tests check correctness, benchmarks/ checks speed.
+FAST = ["--max-time", "1.5", "--min-time", "0.3", "--warmup", "3"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    """``hwbench ARGS`` in a subprocess, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "hwbench_mlflow", *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def child_runs(tracking_uri: str, parent_run_id: str | None = None) -> list:
+    """Every config run in the store (optionally of one sweep), read back independently."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exps = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(exps, "tags.`hwbench.role` = 'config'", max_results=1000)
+    if parent_run_id:
+        runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_run_id]
+    return runs

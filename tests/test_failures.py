@@ -1,0 +1,148 @@
+"""Failed configs become FAILED child runs with a category, and the sweep goes on."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+import torch
+
+from hwbench_mlflow import names as N
+from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
+from hwbench_mlflow.hardware import detect_hardware
+from hwbench_mlflow.worker import run_in_worker
+from tests._util import FAST, child_runs, run_cli
+
+
+def _failed_runs(uri):
+    return {r.info.run_name: r for r in child_runs(uri) if r.info.status == "FAILED"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_absent_hardware_gives_unavailable_runs_and_the_sweep_goes_on(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli(
+        [
+            "run",
+            "--model",
+            "bert-tiny",
+            "--hardware",
+            "cuda,cpu",
+            "--precision",
+            "fp32,fp16",
+            "--tracking-uri",
+            uri,
+            *FAST,
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    runs = {r.info.run_name: r for r in child_runs(uri)}
+    assert len(runs) == 4
+    for prec in ("fp32", "fp16"):
+        r = runs[f"bert-tiny/cuda/torch/{prec}/b1/inference"]
+        assert r.info.status == "FAILED" and r.data.metrics == {}
+        assert r.data.tags[N.T_STATUS] == "failed"
+        assert r.data.tags[N.T_ERROR_CATEGORY] == "unavailable"
+        assert r.data.tags[N.T_ERROR_MESSAGE].startswith("cuda is not available on this host: ")
+        assert r.data.params["device"] == "none"
+    ok = runs["bert-tiny/cpu/torch/fp32/b1/inference"]
+    assert ok.info.status == "FINISHED" and ok.data.metrics[N.M_LAT_P50] > 0
+    fp16 = runs["bert-tiny/cpu/torch/fp16/b1/inference"]
+    native_fp16 = bool(set(detect_hardware().get("cpu").details["flags"]) & {"avx512_fp16", "amx_fp16"})
+    if not native_fp16:
+        assert fp16.data.tags[N.T_ERROR_CATEGORY] == "unsupported"
+        assert "no fp16 arithmetic" in fp16.data.tags[N.T_ERROR_MESSAGE]
+    assert f"{2 if native_fp16 else 3} of 4 config(s) failed" in proc.stderr
+
+
+def test_timeout_and_unsupported_in_one_sweep(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli(
+        [
+            "run",
+            "--model",
+            "bert-tiny",
+            "--hardware",
+            "cpu",
+            "--precision",
+            "int8",
+            "--training-mode",
+            "--tracking-uri",
+            uri,
+            *FAST,
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 1
+    (run,) = _failed_runs(uri).values()
+    assert run.data.tags[N.T_ERROR_CATEGORY] == "unsupported"
+    assert "inference-only" in run.data.tags[N.T_ERROR_MESSAGE]
+
+    proc = run_cli(["run", "--model", "bert-tiny", "--timeout", "0.05", "--tracking-uri", uri, *FAST], tmp_path)
+    assert proc.returncode == 1
+    timeouts = [r for r in _failed_runs(uri).values() if r.data.tags[N.T_ERROR_CATEGORY] == "timeout"]
+    assert len(timeouts) == 1
+    assert timeouts[0].data.tags[N.T_ERROR_MESSAGE] == "no result within --timeout 0.05 s"
+
+
+def test_broken_local_model_is_a_load_error_and_a_local_model_works(tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    good = tmp_path / "my-bert"
+    cfg = AutoConfig.for_model(
+        "bert", hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128
+    )
+    AutoModel.from_config(cfg).save_pretrained(good)
+    broken = tmp_path / "broken-bert"
+    broken.mkdir()
+    (broken / "config.json").write_text((good / "config.json").read_text())  # config, but no weights
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli(["run", "--model", f"{good},{broken}", "--tracking-uri", uri, *FAST], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    runs = {r.data.params["model"]: r for r in child_runs(uri)}
+    assert runs[str(good)].data.tags[N.T_WEIGHTS] == "pretrained"
+    assert runs[str(good)].data.tags[N.T_WEIGHTS_SHA256]
+    assert runs[str(good)].info.status == "FINISHED"
+    bad = runs[str(broken)]
+    assert bad.data.tags[N.T_ERROR_CATEGORY] == "load_error"
+    assert bad.info.status == "FAILED"
+
+
+def _kill_worker_when_running(start_method: str, deadline: float) -> list[int]:
+    killed: list[int] = []
+    me = psutil.Process()
+    while time.time() < deadline and not killed:
+        for p in me.children(recursive=True):
+            try:
+                cmd = p.cmdline()
+                is_worker = (
+                    "hwbench_mlflow.worker" in cmd
+                    if start_method == "exec"
+                    else "forkserver" in " ".join(cmd) and p.parent().pid != me.pid
+                )
+                if is_worker and p.cpu_times().user > 0.3:
+                    p.kill()
+                    killed.append(p.pid)
+                    break
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    return killed
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "exec"])
+def test_worker_killed_by_the_os_is_categorised(start_method):
+    cfg = BenchmarkConfig("bert-tiny", "cpu", "torch", "cpu", "fp32", 1)
+    settings = MeasureSettings(min_time_s=20, max_time_s=30, worker_start=start_method, timeout_s=120)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("out", run_in_worker(cfg, settings)))
+    t.start()
+    killed = _kill_worker_when_running(start_method, time.time() + 60)
+    t.join(120)
+    assert killed, "no worker process found to kill"
+    out = result["out"]
+    assert out.status == "failed" and out.error_category == "oom"
+    assert out.error_message == "worker killed by SIGKILL (the kernel OOM killer is the usual cause)"

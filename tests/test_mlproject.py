@@ -1,0 +1,74 @@
+"""`mlflow run . -e benchmark ...` works from the repo root and validates its params."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from mlflow import MlflowClient
+
+from hwbench_mlflow import names as N
+from tests._util import REPO, child_runs, clean_env
+
+
+def _mlflow_run(tmp_path: Path, *params: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    if client.get_experiment_by_name("mlproject") is None:
+        client.create_experiment("mlproject", artifact_location=str(tmp_path / "artifacts"))
+    env = clean_env(MLFLOW_TRACKING_URI=uri)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        ".",
+        "-e",
+        "benchmark",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "mlproject",
+    ]
+    for p in params:
+        args += ["-P", p]
+    proc = subprocess.run(
+        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
+    return proc, uri
+
+
+def test_conda_env_matches_requirements():
+    pins = {line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines()}
+    pins.discard("")
+    conda = yaml.safe_load((REPO / "conda.yaml").read_text())
+    pip = next(d for d in conda["dependencies"] if isinstance(d, dict))["pip"]
+    assert pins <= set(pip)
+
+
+def test_benchmark_entry_point_makes_the_project_run_the_parent(tmp_path):
+    proc, uri = _mlflow_run(tmp_path, "model=bert-tiny", "hardware=cpu", "batch_sizes=1,2", "max_time=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = child_runs(uri)
+    assert sorted(r.info.run_name for r in runs) == [
+        "bert-tiny/cpu/torch/fp32/b1/inference",
+        "bert-tiny/cpu/torch/fp32/b2/inference",
+    ]
+    client = MlflowClient(uri)
+    parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
+    assert parent.data.tags.get("mlflow.project.entryPoint") == "benchmark"
+    assert parent.data.params["batch_sizes"] == "1,2"
+    assert parent.data.tags[N.T_ROLE] == "sweep"
+    assert parent.info.status == "FINISHED"
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_benchmark_entry_point_rejects_bad_params(tmp_path):
+    proc, uri = _mlflow_run(tmp_path, "batch_sizes=abc")
+    assert proc.returncode != 0
+    assert "hwbench: error: --batch-sizes: 'abc' is not an integer" in proc.stderr
+    assert child_runs(uri) == []
