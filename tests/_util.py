@@ -11,10 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Short measurement windows: tests check correctness, benchmarks/ checks speed.
 FAST = ["--max-time", "1.5", "--min-time", "0.3", "--warmup", "3"]
+CLI_TIMEOUT_S = 60  # bad input must fail fast; sweeps pass their own timeout
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") and k != "HWBENCH_DEBUG"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
 
