@@ -5,8 +5,8 @@ For each batch size, the same model and input shape are measured by
 (a) our worker: ``run_in_worker`` (a fresh process forked from the fork server, tuned
     malloc, the model built by ``TorchBackend``, our timed loop), and
 (b) ``torch.utils.benchmark.Timer(...).blocked_autorange()`` in its own fresh
-    subprocess under the same conditions: the worker environment (``WORKER_ENV``) set
-    before torch is imported, ``apply_tuned_malloc()``, the model and inputs built by
+    subprocess under the same conditions: the worker environment (``WORKER_ENV``) and the
+    fork server's preloaded imports, then ``apply_tuned_malloc()``, the model and inputs built by
     ``TorchBackend`` exactly as the worker builds them, the same warmup, the same thread
     count, and the same statement (``backend.run()``: one inference under
     ``torch.inference_mode``).
@@ -22,9 +22,11 @@ Wall times, per config:
   timed loop, result hand-back). The fork server is started once beforehand with a
   throw-away one-iteration worker, whose time is printed separately (in a sweep that
   cost is paid once, not per config).
-* Timer: model load, warmup and ``blocked_autorange`` inside the child; the child's
-  interpreter start and ``import torch`` (a one-time cost for an in-process Timer user)
-  are printed separately as "process" time.
+* Timer: model load, warmup and ``blocked_autorange`` inside the child. Before its clock
+  starts, the child imports what the fork server preloads (torch, transformers' modeling
+  modules), so neither side's wall holds those one-time imports; the child's whole life
+  as seen by the parent (interpreter start and imports included) is the "Timer proc s"
+  column.
 
 Exit status: 0, unless ``--check TOL`` is given and a config's |ratio - 1| exceeds TOL
 (or a measurement failed).
@@ -63,11 +65,12 @@ def timer_child(payload: str) -> int:
     from hwbench_mlflow.worker_env import WORKER_ENV, apply_tuned_malloc
 
     os.environ.update(WORKER_ENV)  # already set by the parent; repeated for a hand-run child
-    # Same order as the fork server + worker: runtimes imported first, then mallopt.
+    # Same state as a forked worker: the fork server's preload (worker env, torch,
+    # transformers' modeling modules, the torch backend) first, then mallopt.
     import torch
     import torch.utils.benchmark as tbench
-    import transformers  # noqa: F401
 
+    import hwbench_mlflow.worker_preload  # noqa: F401
     from hwbench_mlflow.backends.torch_backend import TorchBackend
     from hwbench_mlflow.config import BenchmarkConfig
 
@@ -78,6 +81,7 @@ def timer_child(payload: str) -> int:
     backend.prepare()
     backend.load()
     backend.synchronize()
+    loaded = time.perf_counter()
     for _ in range(1 + spec["warmup"]):  # the worker's first inference + its warmup runs
         backend.run()
     backend.synchronize()
@@ -91,6 +95,7 @@ def timer_child(payload: str) -> int:
         "blocks": len(m.times),
         "number_per_run": m.number_per_run,
         "wall_s": end - start,
+        "load_s": loaded - start,
         "process_s": end - proc_t0,
         "num_threads": num_threads,
         "malloc_applied": malloc_applied,
@@ -304,18 +309,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             rows.append(row)
 
-    # One ratio per config: the median over repeats of each tool's median.
+    # One ratio per config: the median over repeats of the per-repeat ratios. Each ratio
+    # pairs two measurements taken back to back, so drift of the machine between repeats
+    # cancels within a pair instead of being mixed across pairs.
     per_config: dict[int, float] = {}
     for b in sizes:
-        mine = [r for r in rows if r.batch_size == b and not r.errors]
-        if mine:
-            ours = statistics.median(r.ours_median_ms for r in mine)
-            theirs = statistics.median(r.timer_median_ms for r in mine)
-            per_config[b] = ours / theirs
+        ratios = [r.ratio for r in rows if r.batch_size == b and not r.errors]
+        if ratios:
+            per_config[b] = statistics.median(ratios)
     print_report(rows, args, p99_min)
     if args.repeat > 1:
         print(
-            "per-config ratio (median over repeats): " + ", ".join(f"b{b}: {v:.4f}" for b, v in per_config.items()),
+            "per-config ratio (median of the per-repeat ratios): "
+            + ", ".join(f"b{b}: {v:.4f}" for b, v in per_config.items()),
             flush=True,
         )
     ok_rows = [r for r in rows if not r.errors]
