@@ -111,3 +111,17 @@ def test_hardware_json_cuda_matches_torch(hardware_json: dict) -> None:
     if not torch.cuda.is_available():
         assert cuda["available"] is False, cuda
         assert cuda["reason"].strip(), cuda
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_output_formats_round_trip(tmp_path: Path, suffix: str) -> None:
+    import pandas as pd
+
+    from hwbench_mlflow.cli import check_output_path, write_output
+
+    frame = pd.DataFrame({"run_id": ["a", "b"], "latency_p50_ms": [1.5, 2.25], "batch_size": [1, 8]})
+    path = check_output_path(str(tmp_path / f"results{suffix}"))
+    write_output(frame, path)
+    back = {".csv": pd.read_csv, ".json": pd.read_json, ".parquet": pd.read_parquet}[suffix](path)
+    assert back.to_dict("records") == frame.to_dict("records")
+    assert [p.name for p in tmp_path.iterdir()] == [f"results{suffix}"]  # no temp file left behind
