@@ -114,6 +114,12 @@ def cli() -> None:
     show_default=True,
     help=f"Comma list of {', '.join(N.PRECISIONS)}, or 'native' (all the hardware runs natively).",
 )
+@click.option(
+    "--scenario",
+    default="latency",
+    show_default=True,
+    help="latency (one request at a time) | throughput (as many in flight as the runtime wants); comma list.",
+)
 @click.option("--training-mode", is_flag=True, help="Benchmark a full training step instead of inference.")
 @click.option("--mode", "mode_opt", help="inference | training | inference,training (MLproject's form).")
 @click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
@@ -155,6 +161,7 @@ def run(
     backend: str | None,
     batch_sizes: str,
     precision: str,
+    scenario: str,
     training_mode: bool,
     mode_opt: str | None,
     seq_length: str,
@@ -187,6 +194,7 @@ def run(
     be = parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None
     sizes = parse_batch_sizes(batch_sizes)
     precisions = ["native"] if precision.strip() == "native" else parse_choices("--precision", precision, N.PRECISIONS)
+    scenarios = parse_choices("--scenario", scenario, N.SCENARIOS)
     modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt is not None else ["inference"]
     if training_mode:
         modes = ["training"]
@@ -255,6 +263,7 @@ def run(
             batch_sizes=sizes,
             precision=precisions,
             mode=modes,
+            scenario=scenarios,
             seq_length=seq,
             limit=n_limit,
             settings=settings,

@@ -97,7 +97,8 @@ class BenchmarkConfig:
 
     @property
     def run_name(self) -> str:
-        return f"{self.model}/{self.hardware}/{self.backend}/{self.precision}/b{self.batch_size}/{self.mode}"
+        name = f"{self.model}/{self.hardware}/{self.backend}/{self.precision}/b{self.batch_size}/{self.mode}"
+        return name + "/throughput" if self.scenario == "throughput" else name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import uuid
@@ -106,6 +107,7 @@ def build_plan(
     modes: Sequence[str],
     seq_length: int,
     report: HardwareReport,
+    scenarios: Sequence[str] = ("latency",),
 ) -> list[BenchmarkConfig]:
     """The grid of configs, in a stable order; ``hardware=None`` means every available platform."""
     for b in backends or ():
@@ -114,28 +116,15 @@ def build_plan(
     if hardware is None:
         hardware = [p for p in report.available() if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
     plan = []
-    for spec in specs:
-        for hw in hardware:
-            chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]] if backends else [DEFAULT_BACKEND[hw]]
-            if backends and not chosen:
-                raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
-            for backend in chosen:
-                for mode in modes:
-                    for precision in precisions:
-                        for batch in batch_sizes:
-                            plan.append(
-                                BenchmarkConfig(
-                                    spec.key,
-                                    hw,
-                                    backend,
-                                    _device_for(hw, report),
-                                    precision,
-                                    batch,
-                                    mode,
-                                    "latency",
-                                    seq_length,
-                                )
-                            )
+    for spec, hw in itertools.product(specs, hardware):
+        chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]] if backends else [DEFAULT_BACKEND[hw]]
+        if backends and not chosen:
+            raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
+        device = _device_for(hw, report)
+        for backend, scenario, mode, precision, batch in itertools.product(
+            chosen, scenarios, modes, precisions, batch_sizes
+        ):
+            plan.append(BenchmarkConfig(spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length))
     return plan
 
 
@@ -249,6 +238,7 @@ def run_benchmark(
     batch_sizes: Sequence[int] = (1,),
     precision: str | Sequence[str] = ("fp32",),
     mode: str | Sequence[str] = ("inference",),
+    scenario: str | Sequence[str] = ("latency",),
     seq_length: int = DEFAULT_SEQ_LENGTH,
     limit: int | None = None,
     settings: MeasureSettings | None = None,
@@ -284,6 +274,7 @@ def run_benchmark(
         as_list(mode),
         seq_length,
         report,
+        as_list(scenario),
     )
     if native:  # only the precisions this hardware runs natively
         plan = [c for c in plan if (precheck(c, report) or ("",))[0] != "unsupported"]

@@ -174,7 +174,14 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
             backend.run()
         backend.synchronize()
         energy0 = backend.energy_j()
-        loop = timed_loop(backend.run, backend.synchronize, StopRule.from_settings(settings), config.batch_size)
+        rule = StopRule.from_settings(settings)
+        loop = backend.throughput_loop(rule) if config.scenario == "throughput" else None
+        if loop is None:
+            loop = timed_loop(backend.run, backend.synchronize, rule, config.batch_size)
+            if config.scenario == "throughput":
+                params.setdefault(
+                    "throughput_mode", "sequential: one request at a time, the runtime parallelises inside it"
+                )
         energy1 = backend.energy_j()
         m = loop.measurement
         observed["page_faults_minor_per_iter"] = loop.minor_faults / m.n

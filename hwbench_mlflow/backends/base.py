@@ -7,6 +7,7 @@ from typing import Any
 
 from ..config import BenchmarkConfig
 from ..hardware import HardwareReport
+from ..measure import LoopResult, StopRule
 
 
 class Backend(ABC):
@@ -39,6 +40,16 @@ class Backend(ABC):
     @abstractmethod
     def run(self) -> Any:
         """One inference (or training step) on the prepared inputs."""
+
+    def throughput_loop(self, rule: StopRule) -> LoopResult | None:
+        """The ``throughput`` scenario: as many requests in flight as the runtime wants.
+
+        Return a LoopResult whose samples are per-request latencies (ms) and whose
+        ``wall_s`` spans the whole window, so throughput = batch × requests / wall. Return
+        None where the runtime has no concurrent mode: the worker then runs the sequential
+        loop and the ``throughput_mode`` param says so.
+        """
+        return None
 
     def synchronize(self) -> None:
         """Block until the device has finished queued work (no-op on the CPU)."""
