@@ -13,11 +13,15 @@ from .base import Backend
 
 BACKENDS: dict[str, str] = {
     "torch": "hwbench_mlflow.backends.torch_backend:TorchBackend",
+    "openvino": "hwbench_mlflow.backends.openvino_backend:OpenVINOBackend",
+    "onnxruntime": "hwbench_mlflow.backends.onnxruntime_backend:OnnxRuntimeBackend",
 }
 
 # Platforms each backend can execute on (checked before a worker starts).
 BACKEND_PLATFORMS: dict[str, tuple[str, ...]] = {
     "torch": ("cpu", "cuda", "rocm", "mps"),
+    "openvino": ("openvino",),
+    "onnxruntime": ("cpu", "cuda", "openvino", "qnn"),
 }
 
 

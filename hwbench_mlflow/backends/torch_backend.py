@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -13,6 +13,7 @@ from ..config import BenchmarkConfig
 from ..errors import ConfigFailure
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes, make_inputs
+from ..model_cache import sha256_file
 from .base import Backend
 
 INT8_METHOD = "dynamic (torch.ao.quantization.quantize_dynamic: qint8 weights, Linear layers)"
@@ -24,14 +25,6 @@ def _weights_file(path: Path) -> Path | None:
         if (path / name).exists():
             return path / name
     return None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class TorchBackend(Backend):
@@ -191,3 +184,24 @@ class TorchBackend(Backend):
         self.inputs = None
         if self.device.type == "cuda":
             self.torch.cuda.empty_cache()
+
+
+def reference_model(config: BenchmarkConfig) -> TorchBackend:
+    """The fp32 CPU inference torch model and inputs for ``config``'s model and shape,
+    loaded: what other runtimes convert or export from (``.model``, ``.inputs``,
+    ``.hf_config``, ``.weights_sha256()``).
+    """
+    ref = TorchBackend(
+        dataclasses.replace(
+            config,
+            hardware="cpu",
+            backend="torch",
+            device="cpu",
+            precision="fp32",
+            mode="inference",
+            scenario="latency",
+        )
+    )
+    ref.prepare()
+    ref.load_params = ref.load()
+    return ref

@@ -1,0 +1,39 @@
+"""On-disk cache of converted models (OpenVINO IR, ONNX files), keyed by what shapes them.
+
+Location: ``$HWBENCH_CACHE_DIR``, else ``~/.cache/hwbench``. Entries are written to a
+temporary name and renamed into place, so a killed conversion never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def cache_root() -> Path:
+    root = Path(os.environ.get("HWBENCH_CACHE_DIR") or Path.home() / ".cache" / "hwbench")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_entry(kind: str, **key: Any) -> Path:
+    """Directory for one converted model: ``<root>/<kind>/<model>-<hash of the key>``.
+
+    ``key`` must hold everything that changes the converted file (model, weights hash,
+    input shape, precision, converter versions, ...).
+    """
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    model = str(key.get("model", "model")).replace("/", "--")
+    path = cache_root() / kind / f"{model}-{digest}"
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
