@@ -248,7 +248,9 @@ def run(
         done = int(p.tasks[0].completed) + 1
         plan = progress_state["plan"]
         nxt = plan[done].run_name if done < len(plan) else "done"
-        mark = "ok" if result.status == "success" else f"FAILED ({result.error_category})"
+        mark = {"success": "ok", "skipped": "skipped"}.get(result.status, "FAILED") + (
+            f" ({result.error_category})" if result.error_category else ""
+        )
         p.console.print(f"  {result.config.run_name}: {mark}")
         p.update(progress_state["task"], advance=1, description=nxt)
         p.refresh()
@@ -296,6 +298,8 @@ def run(
         "Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
         "hwbench run --model bert-tiny --training-mode   |   hwbench hardware"
     )
+    if sweep.skipped:
+        err.print(f"{len(sweep.skipped)} config(s) skipped: incompatible here (see `hwbench matrix`)")
     if sweep.failed:
         err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
         return 1
@@ -356,7 +360,9 @@ def _print_summary(sweep: Any) -> None:
         else:
             t.add_row(
                 r.config.run_name,
-                f"[red]{r.error_category}[/]: {r.error_message[:70]}",
+                f"[yellow]skipped[/] {r.error_category}: {r.error_message[:70]}"
+                if r.status == "skipped"
+                else f"[red]{r.error_category}[/]: {r.error_message[:70]}",
                 "",
                 "",
                 "",
@@ -421,6 +427,64 @@ def models() -> int:
         "* in the default sweep. Shapes: text [B, seq-length=128], vision [B,3,224,224], "
         "audio [B,80,3000] + decoder ids, multimodal text [B,≤77] + image."
     )
+    return 0
+
+
+@cli.command()
+@click.option("--model", "models", help="Catalog keys, comma list (default: the whole catalog).")
+@click.option("--category", help=f"Only models of this category ({', '.join(N.CATEGORIES)}).")
+@click.option("--hardware", help="Platforms, comma list (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--tracking-uri", help="Where to read the last observed status from (default: as `hwbench run`).")
+@click.option("--no-history", is_flag=True, help="Do not read the last observed status from MLflow.")
+def matrix(
+    models: str | None, category: str | None, hardware: str | None, fmt: str, tracking_uri: str | None, no_history: bool
+) -> int:
+    """Model × platform × backend × precision × mode: ✔ or ✖ with the reason.
+
+    The same checks `hwbench run` applies before starting a worker; a ✖ is never run.
+    """
+    from .hardware import detect_hardware
+    from .matrix import compatibility_matrix, last_observed
+    from .runner import select_models
+
+    specs = select_models(_items("--model", models) if models is not None else [], category, models is None)
+    platforms = parse_choices("--hardware", hardware, N.PLATFORMS) if hardware is not None else list(N.PLATFORMS)
+    if not no_history and tracking_uri:
+        from .tracking import check_tracking_uri
+
+        check_tracking_uri(tracking_uri)
+    observed = {} if no_history else last_observed(tracking_uri)
+    frame = compatibility_matrix(specs, platforms, detect_hardware(), observed)
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+        return 0
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2))
+        return 0
+    from rich.table import Table
+
+    reasons: dict[str, int] = {}
+    t = Table(title="Compatibility matrix (✔ runs here, ✖ \\[n] = reason n below; last observed status in brackets)")
+    for col in ("model", "platform", "backend", "mode", *N.PRECISIONS):
+        t.add_column(col)
+    for (model, platform, backend, mode), group in frame.groupby(["model", "platform", "backend", "mode"], sort=False):
+        cells = []
+        for row in group.itertuples():
+            if row.compatible:
+                cell = "[green]✔[/]"
+            else:
+                cell = f"[red]✖[/] [{reasons.setdefault(row.reason, len(reasons) + 1)}]"
+            if row.last_status:
+                cell += f" ({row.last_status})"
+            cells.append(cell)
+        t.add_row(model, platform, backend, mode, *cells)
+    console = _console()
+    console.print(t)
+    for reason, n in reasons.items():
+        console.print(f"[{n}] {reason}", markup=False)
+    ok = int(frame["compatible"].sum())
+    console.print(f"{ok} of {len(frame)} combinations run on this host.")
     return 0
 
 

@@ -63,7 +63,11 @@ class SweepResult:
 
     @property
     def failed(self) -> list[ConfigResult]:
-        return [r for r in self.results if r.status != "success"]
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def skipped(self) -> list[ConfigResult]:
+        return [r for r in self.results if r.status == "skipped"]
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -135,7 +139,11 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
         return "unavailable", f"{config.hardware} is not available on this host: {info.reason}"
     if config.backend not in BACKENDS:
         return "unsupported", f"no '{config.backend}' backend for {config.hardware} in this version of hwbench"
-    reason = get_backend_class(config.backend).check(config, report)
+    try:
+        backend_cls = get_backend_class(config.backend)
+    except ImportError as exc:  # a runtime that is not installed is a reason, not a crash
+        return "unavailable", f"the {config.backend} backend cannot load here: {exc}"
+    reason = backend_cls.check(config, report)
     return ("unsupported", reason) if reason else None
 
 
@@ -180,7 +188,7 @@ def build_result(
     if outcome.status != "success":
         tags[N.T_ERROR_CATEGORY] = outcome.error_category
         tags[N.T_ERROR_MESSAGE] = outcome.error_message
-        return ConfigResult(config, "failed", outcome.error_category, outcome.error_message, params, {}, tags)
+        return ConfigResult(config, outcome.status, outcome.error_category, outcome.error_message, params, {}, tags)
     m = Measurement(tuple(outcome.samples_ms), config.batch_size, outcome.wall_s, settings.confidence)
     metrics = m.metrics()
     metrics.update(outcome.observed)
@@ -202,8 +210,10 @@ def build_result(
 def summarise(results: Sequence[ConfigResult]) -> str:
     """Markdown summary for the parent run's description."""
     ok = sum(r.status == "success" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
     lines = [
-        f"**hwbench sweep**: {ok}/{len(results)} configs measured, {len(results) - ok} failed.",
+        f"**hwbench sweep**: {ok}/{len(results)} configs measured, {len(results) - ok - skipped} failed, "
+        f"{skipped} skipped (incompatible).",
         "",
         "| config | status | p50 ms | p99 ms | samples/s | peak MB |",
         "|---|---|---|---|---|---|",
@@ -252,7 +262,9 @@ def run_benchmark(
     ``precision="native"`` expands to every precision the hardware runs natively.
 
     Returns a :class:`SweepResult` (``.to_frame()`` for a DataFrame). Failed configs are
-    FAILED child runs with their category; the sweep goes on.
+    FAILED child runs with their category; the sweep goes on. Combinations the
+    compatibility matrix marks ✖ (``unsupported``) are never started: they are recorded
+    as skipped runs with the reason.
     """
     from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
     from .worker import WorkerOutcome, run_in_worker
@@ -300,7 +312,12 @@ def run_benchmark(
         for config in plan:
             started = time.time()
             blocked = precheck(config, report)
-            outcome = WorkerOutcome.failed(*blocked) if blocked else run_in_worker(config, settings)
+            if blocked is None:
+                outcome = run_in_worker(config, settings)
+            elif blocked[0] == "unsupported":  # the matrix says ✖: never started, recorded as skipped
+                outcome = WorkerOutcome("skipped", *blocked)
+            else:  # requested but absent hardware: a failed run that says why
+                outcome = WorkerOutcome.failed(*blocked)
             result = build_result(config, outcome, report, settings)
             result.run_id = tracker.log_config(result, started)
             results.append(result)

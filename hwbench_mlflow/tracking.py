@@ -202,5 +202,5 @@ class SweepTracker:
         except BaseException:
             self.client.set_terminated(run_id, status="KILLED")
             raise
-        self.client.set_terminated(run_id, status="FINISHED" if result.status == "success" else "FAILED")
+        self.client.set_terminated(run_id, status="FAILED" if result.status == "failed" else "FINISHED")
         return run_id

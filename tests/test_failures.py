@@ -52,10 +52,13 @@ def test_absent_hardware_gives_unavailable_runs_and_the_sweep_goes_on(tmp_path):
     assert ok.info.status == "FINISHED" and ok.data.metrics[N.M_LAT_P50] > 0
     fp16 = runs["bert-tiny/cpu/torch/fp16/b1/inference"]
     native_fp16 = bool(set(detect_hardware().get("cpu").details["flags"]) & {"avx512_fp16", "amx_fp16"})
-    if not native_fp16:
+    if not native_fp16:  # incompatible: never started, recorded as skipped with the reason
+        assert fp16.info.status == "FINISHED" and fp16.data.metrics == {}
+        assert fp16.data.tags[N.T_STATUS] == "skipped"
         assert fp16.data.tags[N.T_ERROR_CATEGORY] == "unsupported"
         assert "no fp16 arithmetic" in fp16.data.tags[N.T_ERROR_MESSAGE]
-    assert f"{2 if native_fp16 else 3} of 4 config(s) failed" in proc.stderr
+        assert "1 config(s) skipped" in proc.stderr
+    assert "2 of 4 config(s) failed" in proc.stderr
 
 
 def test_timeout_and_unsupported_in_one_sweep(tmp_path):
@@ -76,10 +79,11 @@ def test_timeout_and_unsupported_in_one_sweep(tmp_path):
         ],
         tmp_path,
     )
-    assert proc.returncode == 1
-    (run,) = _failed_runs(uri).values()
-    assert run.data.tags[N.T_ERROR_CATEGORY] == "unsupported"
+    assert proc.returncode == 0, proc.stderr  # skipped is not failed
+    (run,) = child_runs(uri)
+    assert run.data.tags[N.T_STATUS] == "skipped" and run.data.tags[N.T_ERROR_CATEGORY] == "unsupported"
     assert "inference-only" in run.data.tags[N.T_ERROR_MESSAGE]
+    assert _failed_runs(uri) == {}
 
     proc = run_cli(["run", "--model", "bert-tiny", "--timeout", "0.05", "--tracking-uri", uri, *FAST], tmp_path)
     assert proc.returncode == 1

@@ -1,0 +1,88 @@
+"""`hwbench matrix` and `hwbench run` agree: a ✖ is never started, a ✔ is measured."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from hwbench_mlflow import names as N
+from hwbench_mlflow.backends import BACKEND_PLATFORMS
+from hwbench_mlflow.catalog import CATALOG
+from tests._util import child_runs, run_cli
+
+
+def _matrix(tmp_path, *args):
+    proc = run_cli(["matrix", "--format", "json", *args], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_matrix_covers_every_combination_with_reasons(tmp_path):
+    rows = _matrix(tmp_path, "--no-history")
+    backends_per_platform = {p: max(1, sum(p in v for v in BACKEND_PLATFORMS.values())) for p in N.PLATFORMS}
+    assert len(rows) == len(CATALOG) * sum(backends_per_platform.values()) * len(N.PRECISIONS) * len(N.MODES)
+    assert {r["model"] for r in rows} == set(CATALOG)
+    for r in rows:
+        assert r["compatible"] == (r["reason"] == ""), r
+        assert r["compatible"] or r["category_if_not"] in ("unsupported", "unavailable")
+    cell = {(r["model"], r["platform"], r["backend"], r["precision"], r["mode"]): r for r in rows}
+    assert cell[("bert-tiny", "cpu", "torch", "fp32", "inference")]["compatible"]
+    assert not cell[("bert-tiny", "cpu", "torch", "int8", "training")]["compatible"]
+    web = cell[("bert", "webgpu", "none", "fp32", "inference")]
+    assert web["category_if_not"] == "unavailable" and "webgpu" in web["reason"]
+    if not torch.cuda.is_available():
+        assert cell[("gpt2", "cuda", "torch", "fp16", "inference")]["category_if_not"] == "unavailable"
+    assert not (tmp_path / "mlflow.db").exists()  # --no-history reads nothing, creates nothing
+
+
+def test_table_and_csv_formats(tmp_path):
+    table = run_cli(["matrix", "--model", "bert-tiny", "--hardware", "cpu", "--no-history"], tmp_path)
+    assert table.returncode == 0 and "✔" in table.stdout and "combinations run on this host" in table.stdout
+    csv = run_cli(["matrix", "--model", "bert-tiny", "--hardware", "cpu", "--format", "csv", "--no-history"], tmp_path)
+    assert csv.stdout.splitlines()[0].startswith("model,category,platform,backend,precision,mode,compatible")
+
+
+def test_run_all_never_starts_an_incompatible_combination(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = run_cli(
+        [
+            "run",
+            "--all",
+            "--hardware",
+            "cpu",
+            "--backend",
+            "torch",
+            "--precision",
+            "fp16,bf16",
+            "--training-mode",
+            "--limit",
+            "4",
+            "--tracking-uri",
+            uri,
+            "--max-time",
+            "0.5",
+            "--warmup",
+            "0",
+            "--min-iterations",
+            "1",
+            "--seq-length",
+            "16",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = _matrix(tmp_path, "--tracking-uri", uri, "--hardware", "cpu")
+    cell = {(r["model"], r["platform"], r["backend"], r["precision"], r["mode"]): r for r in rows}
+    runs = child_runs(uri)
+    assert len(runs) == 4
+    for run in runs:
+        p = run.data.params
+        c = cell[(p["model"], p["hardware"], p["backend"], p["precision"], p["mode"])]
+        if c["compatible"]:
+            assert run.data.tags[N.T_STATUS] == "success" and run.data.metrics
+        else:  # never started: no worker, no numbers
+            assert run.data.tags[N.T_STATUS] == "skipped" and run.data.metrics == {}
+            assert run.data.tags[N.T_ERROR_MESSAGE] == c["reason"]
+        assert c["last_status"].startswith(run.data.tags[N.T_STATUS])
+        assert c["last_run_id"] == run.info.run_id
