@@ -112,8 +112,13 @@ def build_plan(
     seq_length: int,
     report: HardwareReport,
     scenarios: Sequence[str] = ("latency",),
+    every_backend: bool = False,
 ) -> list[BenchmarkConfig]:
-    """The grid of configs, in a stable order; ``hardware=None`` means every available platform."""
+    """The grid of configs, in a stable order; ``hardware=None`` means every available platform.
+
+    Without ``backends``, each platform gets its own runtime (``DEFAULT_BACKEND``), or
+    every runtime that executes on it when ``every_backend`` (``--all``).
+    """
     for b in backends or ():
         if b not in BACKENDS:
             raise BadInputError(f"unknown backend '{b}'; choose from {', '.join(BACKENDS)}")
@@ -121,7 +126,12 @@ def build_plan(
         hardware = [p for p in report.available() if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
     plan = []
     for spec, hw in itertools.product(specs, hardware):
-        chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]] if backends else [DEFAULT_BACKEND[hw]]
+        if backends:
+            chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]]
+        elif every_backend:
+            chosen = [b for b, platforms in BACKEND_PLATFORMS.items() if hw in platforms]
+        else:
+            chosen = [DEFAULT_BACKEND[hw]]
         if backends and not chosen:
             raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
         device = _device_for(hw, report)
@@ -143,6 +153,9 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
         backend_cls = get_backend_class(config.backend)
     except ImportError as exc:  # a runtime that is not installed is a reason, not a crash
         return "unavailable", f"the {config.backend} backend cannot load here: {exc}"
+    missing = backend_cls.unavailable(config)
+    if missing:
+        return "unavailable", missing
     reason = backend_cls.check(config, report)
     return ("unsupported", reason) if reason else None
 
@@ -287,6 +300,7 @@ def run_benchmark(
         seq_length,
         report,
         as_list(scenario),
+        every_backend=all_models,
     )
     if native:  # only the precisions this hardware runs natively
         plan = [c for c in plan if (precheck(c, report) or ("",))[0] != "unsupported"]
@@ -307,6 +321,7 @@ def run_benchmark(
     )
     if on_start:
         on_start(plan)
+    asked = set(as_list(hardware)) | set(as_list(backend))
     results: list[ConfigResult] = []
     try:
         for config in plan:
@@ -314,10 +329,10 @@ def run_benchmark(
             blocked = precheck(config, report)
             if blocked is None:
                 outcome = run_in_worker(config, settings)
-            elif blocked[0] == "unsupported":  # the matrix says ✖: never started, recorded as skipped
+            elif blocked[0] == "unavailable" and (config.hardware in asked or config.backend in asked):
+                outcome = WorkerOutcome.failed(*blocked)  # asked for by name but absent: a failed run that says why
+            else:  # the matrix says ✖: never started, recorded as skipped with the reason
                 outcome = WorkerOutcome("skipped", *blocked)
-            else:  # requested but absent hardware: a failed run that says why
-                outcome = WorkerOutcome.failed(*blocked)
             result = build_result(config, outcome, report, settings)
             result.run_id = tracker.log_config(result, started)
             results.append(result)

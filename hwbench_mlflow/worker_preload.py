@@ -18,3 +18,9 @@ import transformers.models.auto.modeling_auto  # noqa: F401
 
 from . import measure  # noqa: F401
 from .backends import torch_backend  # noqa: F401
+
+try:  # optional runtimes: imported here so forked workers do not pay for it per config
+    import onnxruntime  # noqa: F401
+    import openvino  # noqa: F401
+except ImportError:
+    pass

@@ -85,7 +85,10 @@ def test_timeout_and_unsupported_in_one_sweep(tmp_path):
     assert "inference-only" in run.data.tags[N.T_ERROR_MESSAGE]
     assert _failed_runs(uri) == {}
 
-    proc = run_cli(["run", "--model", "bert-tiny", "--timeout", "0.05", "--tracking-uri", uri, *FAST], tmp_path)
+    proc = run_cli(
+        ["run", "--model", "bert-tiny", "--hardware", "cpu", "--timeout", "0.05", "--tracking-uri", uri, *FAST],
+        tmp_path,
+    )
     assert proc.returncode == 1
     timeouts = [r for r in _failed_runs(uri).values() if r.data.tags[N.T_ERROR_CATEGORY] == "timeout"]
     assert len(timeouts) == 1
@@ -104,7 +107,7 @@ def test_broken_local_model_is_a_load_error_and_a_local_model_works(tmp_path):
     broken.mkdir()
     (broken / "config.json").write_text((good / "config.json").read_text())  # config, but no weights
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_cli(["run", "--model", f"{good},{broken}", "--tracking-uri", uri, *FAST], tmp_path)
+    proc = run_cli(["run", "--model", f"{good},{broken}", "--hardware", "cpu", "--tracking-uri", uri, *FAST], tmp_path)
     assert proc.returncode == 1, proc.stderr
     runs = {r.data.params["model"]: r for r in child_runs(uri)}
     assert runs[str(good)].data.tags[N.T_WEIGHTS] == "pretrained"

@@ -25,6 +25,15 @@ class Backend(ABC):
         self.config = config
 
     @classmethod
+    def unavailable(cls, config: BenchmarkConfig) -> str | None:
+        """Why a piece this config needs is not installed here (→ ``unavailable``), or None.
+
+        For what an install would fix (an execution provider, a plugin); ``check`` is for
+        what cannot work on this hardware at all. Must be cheap.
+        """
+        return None
+
+    @classmethod
     def check(cls, config: BenchmarkConfig, hardware: HardwareReport) -> str | None:
         """Why this config cannot run here (→ ``unsupported``), or None. Must be cheap."""
         return None
