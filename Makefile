@@ -18,7 +18,7 @@ install: $(STAMP)
 
 # The default sweep on the hardware really present, end to end.
 run: install
-	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 3
+	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 2
 
 test: install
 	$(PY) -m pytest -q

@@ -120,6 +120,7 @@ def cli() -> None:
     show_default=True,
     help="latency (one request at a time) | throughput (as many in flight as the runtime wants); comma list.",
 )
+@click.option("--log-model", is_flag=True, help="Also log converted model files (OpenVINO IR, ONNX) as artifacts.")
 @click.option("--training-mode", is_flag=True, help="Benchmark a full training step instead of inference.")
 @click.option("--mode", "mode_opt", help="inference | training | inference,training (MLproject's form).")
 @click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
@@ -162,6 +163,7 @@ def run(
     batch_sizes: str,
     precision: str,
     scenario: str,
+    log_model: bool,
     training_mode: bool,
     mode_opt: str | None,
     seq_length: str,
@@ -266,6 +268,7 @@ def run(
             precision=precisions,
             mode=modes,
             scenario=scenarios,
+            log_model=log_model,
             seq_length=seq,
             limit=n_limit,
             settings=settings,
@@ -296,7 +299,7 @@ def run(
         out.print(f"Table written to {out_path}")
     out.print(
         "Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
-        "hwbench run --model bert-tiny --training-mode   |   hwbench hardware"
+        "hwbench run --model bert-tiny --training-mode   |   hwbench matrix   |   hwbench hardware"
     )
     if sweep.skipped:
         err.print(f"{len(sweep.skipped)} config(s) skipped: incompatible here (see `hwbench matrix`)")

@@ -97,7 +97,12 @@ class BenchmarkConfig:
 
     @property
     def run_name(self) -> str:
-        name = f"{self.model}/{self.hardware}/{self.backend}/{self.precision}/b{self.batch_size}/{self.mode}"
+        where = (
+            self.hardware
+            if self.device in ("cpu", "CPU", "cuda:0", "mps", "none")
+            else f"{self.hardware}:{self.device}"
+        )
+        name = f"{self.model}/{where}/{self.backend}/{self.precision}/b{self.batch_size}/{self.mode}"
         return name + "/throughput" if self.scenario == "throughput" else name
 
     def to_dict(self) -> dict[str, Any]:

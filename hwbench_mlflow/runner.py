@@ -97,9 +97,13 @@ def select_models(models: Iterable[str] = (), category: str | None = None, all_m
     return list(dict.fromkeys(specs))
 
 
-def _device_for(platform: str, report: HardwareReport) -> str:
+def _devices_for(platform: str, report: HardwareReport) -> list[str]:
+    """The devices a platform's configs run on: every OpenVINO device detected (CPU, GPU.0,
+    NPU, ...), the first device elsewhere; ``none`` when the platform is absent."""
     info = report.get(platform)
-    return info.devices[0] if info.available and info.devices else "none"
+    if not (info.available and info.devices):
+        return ["none"]
+    return list(info.devices) if platform == "openvino" else [info.devices[0]]
 
 
 def build_plan(
@@ -134,9 +138,8 @@ def build_plan(
             chosen = [DEFAULT_BACKEND[hw]]
         if backends and not chosen:
             raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
-        device = _device_for(hw, report)
-        for backend, scenario, mode, precision, batch in itertools.product(
-            chosen, scenarios, modes, precisions, batch_sizes
+        for backend, device, scenario, mode, precision, batch in itertools.product(
+            chosen, _devices_for(hw, report), scenarios, modes, precisions, batch_sizes
         ):
             plan.append(BenchmarkConfig(spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length))
     return plan
@@ -262,6 +265,7 @@ def run_benchmark(
     precision: str | Sequence[str] = ("fp32",),
     mode: str | Sequence[str] = ("inference",),
     scenario: str | Sequence[str] = ("latency",),
+    log_model: bool = False,
     seq_length: int = DEFAULT_SEQ_LENGTH,
     limit: int | None = None,
     settings: MeasureSettings | None = None,
@@ -334,7 +338,7 @@ def run_benchmark(
             else:  # the matrix says ✖: never started, recorded as skipped with the reason
                 outcome = WorkerOutcome("skipped", *blocked)
             result = build_result(config, outcome, report, settings)
-            result.run_id = tracker.log_config(result, started)
+            result.run_id = tracker.log_config(result, started, log_model)
             results.append(result)
             if on_result:
                 on_result(result)

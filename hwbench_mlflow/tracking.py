@@ -96,6 +96,15 @@ def _clip(value: Any, limit: int = 6000) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
+def model_files(model_path: str) -> list[Path]:
+    """The files behind a converted model's ``model_path`` (an IR's .xml has its .bin)."""
+    path = Path(model_path)
+    if not model_path or not path.is_file():
+        return []
+    weights = path.with_suffix(".bin")
+    return [path, weights] if path.suffix == ".xml" and weights.is_file() else [path]
+
+
 class SweepTracker:
     """One sweep = one parent run (or the active ``mlflow run`` run) + a child run per config.
 
@@ -165,8 +174,12 @@ class SweepTracker:
         self.client.set_terminated(self.parent_run_id, status=status)
 
     # -- children ----------------------------------------------------------------------
-    def log_config(self, result: ConfigResult, started_at: float) -> str:
-        """Create the finished child run for one config; returns its run id."""
+    def log_config(self, result: ConfigResult, started_at: float, log_model: bool = False) -> str:
+        """Create the finished child run for one config; returns its run id.
+
+        ``log_model`` also logs the converted model file(s) that ``model_path`` names
+        (OpenVINO IR .xml + .bin, ONNX file) under the artifact folder ``model/``.
+        """
         from mlflow.entities import Metric, Param
 
         tags = {
@@ -199,6 +212,9 @@ class SweepTracker:
                     },
                     N.A_RAW_SAMPLES,
                 )
+            if log_model:
+                for path in model_files(str(result.params.get("model_path", ""))):
+                    self.client.log_artifact(run_id, str(path), "model")
         except BaseException:
             self.client.set_terminated(run_id, status="KILLED")
             raise
