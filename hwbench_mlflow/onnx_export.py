@@ -13,7 +13,6 @@ name and renamed into place, so a killed export never leaves a half file behind.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -22,6 +21,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .backends.torch_backend import reference_backend
+from .backends.torch_backend import reference_inputs as _torch_reference_inputs
 from .config import BenchmarkConfig
 from .model_cache import cache_entry, sha256_file
 
@@ -36,38 +37,9 @@ INT8_METHOD = "dynamic (onnxruntime.quantization.quantize_dynamic, QInt8 weights
 FP16_METHOD = "onnxruntime.transformers.float16.convert_float_to_float16 (keep_io_types=True)"
 
 
-def _reference(config: BenchmarkConfig) -> Any:
-    """The fp32 CPU torch backend for ``config``'s model, prepared (config resolved) but not loaded."""
-    from .backends.torch_backend import TorchBackend
-
-    ref = TorchBackend(
-        dataclasses.replace(
-            config,
-            hardware="cpu",
-            backend="torch",
-            device="cpu",
-            precision="fp32",
-            mode="inference",
-            scenario="latency",
-        )
-    )
-    ref.prepare()
-    return ref
-
-
-def _inputs(ref: Any) -> dict[str, Any]:
-    """The same seeded torch inputs the torch backend feeds (fp32, CPU)."""
-    import torch
-
-    from .inputs import make_inputs
-
-    cfg = ref.config
-    return make_inputs(ref.spec, ref.hf_config, cfg.batch_size, cfg.seq_length, torch.float32, "cpu")
-
-
 def reference_inputs(config: BenchmarkConfig) -> dict[str, Any]:
     """The inputs of ``config`` as numpy arrays, named as the exported graph's inputs."""
-    return {k: v.numpy() for k, v in _inputs(_reference(config)).items()}
+    return {k: v.numpy() for k, v in _torch_reference_inputs(reference_backend(config)).items()}
 
 
 def _shapes(inputs: dict[str, Any]) -> str:
@@ -159,8 +131,8 @@ def export_onnx(config: BenchmarkConfig) -> tuple[Path, dict[str, Any]]:
     import torch
     import transformers
 
-    ref = _reference(config)
-    inputs = _inputs(ref)
+    ref = reference_backend(config)
+    inputs = _torch_reference_inputs(ref)
     weights_sha = ref.weights_sha256()
     key = {
         "model": ref.spec.key,

@@ -31,7 +31,6 @@ Cache layout: one directory per IR holding ``model.xml``, ``model.bin`` and
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import json
@@ -47,10 +46,11 @@ from typing import Any
 from ..config import BenchmarkConfig
 from ..errors import ConfigFailure
 from ..hardware import HardwareReport
-from ..inputs import describe_shapes, make_inputs
+from ..inputs import describe_shapes
 from ..measure import LoopResult, Measurement, StopRule
 from ..model_cache import cache_entry
 from .base import Backend
+from .torch_backend import reference_backend, reference_inputs
 
 IR_XML, IR_BIN, META_FILE = "model.xml", "model.bin", "meta.json"
 CONVERTER = "openvino.convert_model(torch module, example_input), reshaped to static input shapes"
@@ -87,36 +87,9 @@ def ir_sha256(entry: Path) -> str:
     return h.hexdigest()
 
 
-def _reference_backend(config: BenchmarkConfig) -> Any:
-    """The fp32 CPU torch backend of ``config``'s model, prepared (config resolved) but not loaded.
-
-    The same construction as :func:`torch_backend.reference_model`, without the load, so a
-    cache hit never builds the torch model.
-    """
-    from .torch_backend import TorchBackend
-
-    ref = TorchBackend(
-        dataclasses.replace(
-            config,
-            hardware="cpu",
-            backend="torch",
-            device="cpu",
-            precision="fp32",
-            mode="inference",
-            scenario="latency",
-        )
-    )
-    ref.prepare()
-    return ref
-
-
 def _numpy_inputs(ref: Any) -> dict[str, Any]:
     """The seeded inputs the torch backend feeds (fp32, CPU), as numpy arrays."""
-    import torch
-
-    cfg = ref.config
-    inputs = make_inputs(ref.spec, ref.hf_config, cfg.batch_size, cfg.seq_length, torch.float32, "cpu")
-    return {k: v.numpy() for k, v in inputs.items()}
+    return {k: v.numpy() for k, v in reference_inputs(ref).items()}
 
 
 def _is_transformer(hf_config: Any) -> bool:
@@ -211,7 +184,7 @@ def _convert(config: BenchmarkConfig, fp32_entry: Path, int8_entry: Path | None)
         import nncf
 
         nncf.set_log_level(logging.ERROR)
-        ref = _reference_backend(config)
+        ref = reference_backend(config)
         model = fp32_model if fp32_model is not None else ov.Core().read_model(str(fp32_entry / IR_XML))
         items = calibration_items(ref, _numpy_inputs(ref))
         model_type = nncf.ModelType.TRANSFORMER if _is_transformer(ref.hf_config) else None
@@ -321,7 +294,7 @@ class OpenVINOBackend(Backend):
 
         self.ov = ov
         cfg = self.config
-        ref = _reference_backend(cfg)
+        ref = reference_backend(cfg)
         self.inputs = _numpy_inputs(ref)  # the torch backend's seeded inputs
         weights_sha = ref.weights_sha256()
         fp32_key = {

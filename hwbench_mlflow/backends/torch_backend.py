@@ -186,11 +186,9 @@ class TorchBackend(Backend):
             self.torch.cuda.empty_cache()
 
 
-def reference_model(config: BenchmarkConfig) -> TorchBackend:
-    """The fp32 CPU inference torch model and inputs for ``config``'s model and shape,
-    loaded: what other runtimes convert or export from (``.model``, ``.inputs``,
-    ``.hf_config``, ``.weights_sha256()``).
-    """
+def reference_backend(config: BenchmarkConfig) -> TorchBackend:
+    """The fp32 CPU inference torch backend for ``config``'s model and shape, prepared
+    (model config resolved) but not loaded, so a converter's cache hit never builds it."""
     ref = TorchBackend(
         dataclasses.replace(
             config,
@@ -203,5 +201,20 @@ def reference_model(config: BenchmarkConfig) -> TorchBackend:
         )
     )
     ref.prepare()
+    return ref
+
+
+def reference_inputs(ref: TorchBackend) -> dict[str, Any]:
+    """The seeded fp32 CPU inputs ``ref`` feeds, built without loading the model."""
+    import torch
+
+    cfg = ref.config
+    return make_inputs(ref.spec, ref.hf_config, cfg.batch_size, cfg.seq_length, torch.float32, "cpu")
+
+
+def reference_model(config: BenchmarkConfig) -> TorchBackend:
+    """:func:`reference_backend`, loaded: what other runtimes convert or export from
+    (``.model``, ``.inputs``, ``.hf_config``, ``.weights_sha256()``, ``.load_params``)."""
+    ref = reference_backend(config)
     ref.load_params = ref.load()
     return ref
