@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -96,6 +97,64 @@ def wait_for_idle(max_wait_s: float, threshold: float = 0.25) -> float:
     return busy
 
 
+def _proc_times() -> dict[int, tuple[int, int, int]]:
+    """pid → (ppid, start time, CPU ticks incl. reaped children) of every process, from /proc."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after "comm)": [0] state, [1] ppid, [11..14] utime stime cutime cstime, [19] starttime
+        out[int(entry.name)] = (int(fields[1]), int(fields[19]), sum(int(x) for x in fields[11:15]))
+    return out
+
+
+class ForeignLoad:
+    """CPU used by processes outside this script's process tree while a side runs, in cores.
+
+    Two /proc snapshots; a process counts as ours when its parent chain reaches this process
+    (the fork server, its workers, benchmark_app). Foreign processes that both started and
+    ended within the window are missed unless a foreign parent reaped them.
+    """
+
+    def __enter__(self) -> ForeignLoad:
+        self.cores = math.nan
+        try:
+            self.before = _proc_times()
+        except OSError:
+            self.before = None
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before is None:
+            return
+        elapsed = time.monotonic() - self.t0
+        after = _proc_times()
+        me = os.getpid()
+
+        def ours(pid: int) -> bool:
+            for _ in range(64):
+                if pid == me:
+                    return True
+                if pid not in after or pid <= 1:
+                    return False
+                pid = after[pid][0]
+            return False
+
+        ticks = 0
+        for pid, (_, start, cpu) in after.items():
+            if ours(pid):
+                continue
+            prev = self.before.get(pid)
+            ticks += cpu - prev[2] if prev is not None and prev[1] == start else cpu
+        self.cores = ticks / os.sysconf("SC_CLK_TCK") / elapsed if elapsed > 0 else math.nan
+
+
 # ----------------------------------------------------------------------------- the two sides
 
 
@@ -108,7 +167,8 @@ class Side:
     streams: str = "?"
     requests: str = "?"
     extra: str = ""  # ours: stop reason; theirs: printed FPS and the batch it reported
-    busy_before: float = math.nan  # machine load just before this side ran
+    busy_before: float = math.nan  # fraction of the machine busy just before this side ran
+    foreign: float = math.nan  # cores used by other processes while this side ran
 
 
 @dataclass
@@ -120,6 +180,9 @@ class Row:
     ours: Side = field(default_factory=Side)
     theirs: Side = field(default_factory=Side)
     errors: list[str] = field(default_factory=list)
+
+    def clean(self, max_foreign: float) -> bool:
+        return not self.errors and self.ours.foreign <= max_foreign and self.theirs.foreign <= max_foreign
 
     @property
     def tput_ratio(self) -> float:
@@ -286,8 +349,10 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     console = Console(width=max(230, Console().width))
     table = Table(
         title=f"{args.model} / openvino {args.device} / {args.precision}, {args.time} s each: ours vs benchmark_app",
-        caption="throughput in samples/s (= batch × requests/s); ratios = ours / benchmark_app; "
-        "streams, requests: as each side's hint chose",
+        caption="throughput in samples/s (= batch × requests/s); ratios = ours / benchmark_app; streams / requests: "
+        "as each side's hint chose; busy before: machine busy just before ours/theirs ran; other load: cores used by "
+        f"other processes while ours/theirs ran (* = over --max-foreign {args.max_foreign:g} or failed: not used when "
+        "the config has a clean repeat)",
     )
     for name in (
         "batch",
@@ -306,6 +371,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         "theirs streams/req",
         "theirs printed",
         "busy before",
+        "other load",
     ):
         table.add_column(name, justify="left" if name in ("hint", "first", "theirs printed") else "right")
     for r in rows:
@@ -326,6 +392,8 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
             f"{r.theirs.streams} / {r.theirs.requests}",
             r.theirs.extra,
             f"{_fmt(r.ours.busy_before * 100, '.0f')}%/{_fmt(r.theirs.busy_before * 100, '.0f')}%",
+            f"{_fmt(r.ours.foreign, '.2f')}/{_fmt(r.theirs.foreign, '.2f')}"
+            + ("" if r.clean(args.max_foreign) else " *"),
         )
     console.print(table)
     for r in rows:
@@ -352,6 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="before each run, wait up to S seconds for the machine to be < 25 %% busy (default: no wait)",
     )
+    parser.add_argument(
+        "--max-foreign",
+        type=float,
+        default=0.15,
+        metavar="CORES",
+        help="a repeat is noisy when other processes used more CPU than this during either side (default 0.15)",
+    )
     parser.add_argument("--benchmark-app", type=Path, default=benchmark_app_path(), help="benchmark_app executable")
     args = parser.parse_args(argv)
 
@@ -372,53 +447,63 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  b{t.batch_size}: {t.model_path}  -shape {t.shape_arg}  -infer_precision {t.infer_precision}")
 
     rows: list[Row] = []
-    k = 0
     for rep in range(args.repeat):
-        for b in sizes:
-            for hint in hints:
-                ours_first = k % 2 == 0
-                k += 1
-                row = Row(b, hint, rep, "ours" if ours_first else "theirs")
+        for i, (b, hint) in enumerate((b, h) for b in sizes for h in hints):
+            # alternate within a repeat and flip between repeats: every config gets both orders
+            ours_first = (rep + i) % 2 == 0
+            row = Row(b, hint, rep, "ours" if ours_first else "theirs")
 
-                def ours(t: Target = targets[b], h: str = hint, r: Row = row) -> None:
-                    r.ours.busy_before = wait_for_idle(args.wait_idle)
+            def ours(t: Target = targets[b], h: str = hint, r: Row = row) -> None:
+                r.ours.busy_before = wait_for_idle(args.wait_idle)
+                with ForeignLoad() as load:
                     run_ours(args, t, h, r)
+                r.ours.foreign = load.cores
 
-                def theirs(t: Target = targets[b], h: str = hint, r: Row = row) -> None:
-                    r.theirs.busy_before = wait_for_idle(args.wait_idle)
+            def theirs(t: Target = targets[b], h: str = hint, r: Row = row) -> None:
+                r.theirs.busy_before = wait_for_idle(args.wait_idle)
+                with ForeignLoad() as load:
                     run_theirs(args, t, h, r)
+                r.theirs.foreign = load.cores
 
-                for step in (ours, theirs) if ours_first else (theirs, ours):
-                    step()
-                print(
-                    f"  b{b} {hint} rep {rep + 1}: throughput ours {_fmt(row.ours.throughput, '.1f')} "
-                    f"theirs {_fmt(row.theirs.throughput, '.1f')} samples/s, ratio {_fmt(row.tput_ratio, '.4f')}; "
-                    f"median ours {_fmt(row.ours.median_ms, '.3f')} theirs {_fmt(row.theirs.median_ms, '.3f')} ms, "
-                    f"ratio {_fmt(row.median_ratio, '.4f')}; streams/requests ours {row.ours.streams}/"
-                    f"{row.ours.requests} theirs {row.theirs.streams}/{row.theirs.requests}"
-                    + (f"  ERROR {'; '.join(row.errors)}" if row.errors else ""),
-                    flush=True,
-                )
-                rows.append(row)
+            for step in (ours, theirs) if ours_first else (theirs, ours):
+                step()
+            print(
+                f"  b{b} {hint} rep {rep + 1}: throughput ours {_fmt(row.ours.throughput, '.1f')} "
+                f"theirs {_fmt(row.theirs.throughput, '.1f')} samples/s, ratio {_fmt(row.tput_ratio, '.4f')}; "
+                f"median ours {_fmt(row.ours.median_ms, '.3f')} theirs {_fmt(row.theirs.median_ms, '.3f')} ms, "
+                f"ratio {_fmt(row.median_ratio, '.4f')}; streams/requests ours {row.ours.streams}/"
+                f"{row.ours.requests} theirs {row.theirs.streams}/{row.theirs.requests}"
+                + f"; other load ours {_fmt(row.ours.foreign, '.2f')} "
+                + f"theirs {_fmt(row.theirs.foreign, '.2f')} cores"
+                + (f"  ERROR {'; '.join(row.errors)}" if row.errors else ""),
+                flush=True,
+            )
+            rows.append(row)
 
     print_table(rows, args)
     # One ratio per config: the median over repeats of the per-repeat ratios (each pairs two
     # back-to-back runs, so drift of a shared machine between repeats cancels within a pair).
+    # Repeats during which other processes used more than --max-foreign cores are left out
+    # when the config has at least one clean repeat.
     per_config: dict[tuple[int, str], tuple[float, float]] = {}
     for b in sizes:
         for hint in hints:
             ok = [r for r in rows if r.batch_size == b and r.hint == hint and not r.errors]
-            if ok:
-                per_config[(b, hint)] = (
-                    statistics.median(r.tput_ratio for r in ok),
-                    statistics.median(r.median_ratio for r in ok),
-                )
-    for (b, hint), (tr, mr) in per_config.items():
-        print(
-            f"RATIO b{b} {hint}: throughput ours/theirs {tr:.4f}, median ours/theirs {mr:.4f}"
-            + (f" (median of {args.repeat} repeats)" if args.repeat > 1 else ""),
-            flush=True,
-        )
+            clean = [r for r in ok if r.clean(args.max_foreign)]
+            used = clean or ok
+            if not used:
+                continue
+            per_config[(b, hint)] = (
+                statistics.median(r.tput_ratio for r in used),
+                statistics.median(r.median_ratio for r in used),
+            )
+            note = f"median of {len(used)} of {args.repeat} repeats" if args.repeat > 1 else "1 run"
+            note += "" if clean else f"; NOISY: other processes used > {args.max_foreign:g} cores"
+            print(
+                f"RATIO b{b} {hint}: throughput ours/theirs {per_config[(b, hint)][0]:.4f}, "
+                f"median ours/theirs {per_config[(b, hint)][1]:.4f} ({note})",
+                flush=True,
+            )
     min_tput = min((tr for tr, _ in per_config.values()), default=math.nan)
     max_med = max((abs(mr - 1.0) for _, mr in per_config.values()), default=math.nan)
     tput_ok = min_tput >= 1.0
