@@ -183,6 +183,46 @@ class LoopResult:
     minor_faults: int
 
 
+class LoopWindow:
+    """What every timed loop shares, whoever drives the requests (a plain loop here, an
+    OpenVINO queue, ONNX Runtime threads): inside ``with``, Python's cyclic garbage
+    collector is paused (as ``timeit`` does) and minor page faults are counted;
+    ``should_stop`` evaluates the rule at geometrically spaced sample counts (every
+    ~10 %, so its cost stays negligible) and at the time cap; ``result`` builds the
+    LoopResult.
+    """
+
+    def __init__(self, rule: StopRule) -> None:
+        self.rule = rule
+        self.stop_reason = "max_time"
+        self.minor_faults = 0
+        self._next_check = max(rule.min_iterations, 2)
+
+    def __enter__(self) -> LoopWindow:
+        self._gc_was_enabled = gc.isenabled()
+        gc.collect()
+        gc.disable()
+        self._faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.minor_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - self._faults0
+        if self._gc_was_enabled:
+            gc.enable()
+
+    def should_stop(self, samples_ms: list[float], elapsed_s: float) -> bool:
+        if len(samples_ms) >= self._next_check:
+            if self.rule.converged(samples_ms, elapsed_s):
+                self.stop_reason = "converged"
+                return True
+            self._next_check = len(samples_ms) + max(1, len(samples_ms) // 10)
+        return elapsed_s >= self.rule.max_time_s
+
+    def result(self, samples_ms: list[float], batch_size: int, wall_s: float) -> LoopResult:
+        m = Measurement(tuple(samples_ms), batch_size, wall_s, self.rule.confidence)
+        return LoopResult(m, self.stop_reason, m.ci_rel_halfwidth <= self.rule.target_ci, self.minor_faults)
+
+
 def timed_loop(
     step: Callable[[], object],
     sync: Callable[[], None],
@@ -190,41 +230,21 @@ def timed_loop(
     batch_size: int,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> LoopResult:
-    """Run ``step`` until ``rule`` says stop; the device is synchronised around every call.
-
-    The rule is evaluated at geometrically spaced iteration counts (every ~10 %), so its
-    cost stays negligible next to the step. Python's cyclic garbage collector is paused
-    during the loop, as ``timeit`` does.
-    """
+    """Run ``step`` until ``rule`` says stop; the device is synchronised around every call."""
     samples: list[float] = []
-    gc_was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()  # as timeit does: no collector pauses inside the timed loop
-    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    sync()
-    start = clock()
-    next_check = max(rule.min_iterations, 2)
-    reason = "max_time"
-    while True:
-        t0 = clock()
-        step()
+    with LoopWindow(rule) as window:
         sync()
-        t1 = clock()
-        samples.append((t1 - t0) / 1e6)
-        elapsed = (t1 - start) / 1e9
-        if len(samples) >= next_check:
-            if rule.converged(samples, elapsed):
-                reason = "converged"
+        start = clock()
+        while True:
+            t0 = clock()
+            step()
+            sync()
+            t1 = clock()
+            samples.append((t1 - t0) / 1e6)
+            if window.should_stop(samples, (t1 - start) / 1e9):
                 break
-            next_check = len(samples) + max(1, len(samples) // 10)
-        if elapsed >= rule.max_time_s:
-            break
-    wall = (clock() - start) / 1e9
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
-    if gc_was_enabled:
-        gc.enable()
-    m = Measurement(tuple(samples), batch_size, wall, rule.confidence)
-    return LoopResult(m, reason, m.ci_rel_halfwidth <= rule.target_ci, faults)
+        wall = (clock() - start) / 1e9
+    return window.result(samples, batch_size, wall)
 
 
 def peak_rss_mb() -> float:

@@ -21,9 +21,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .backends.torch_backend import reference_backend
+from .backends.torch_backend import reference_backend, reference_identity
 from .backends.torch_backend import reference_inputs as _torch_reference_inputs
 from .config import BenchmarkConfig
+from .inputs import describe_shapes
 from .model_cache import cache_entry, sha256_file
 
 DYNAMO_OPSET = 18  # the opset torch.onnx's dynamo exporter (onnxscript) targets by default
@@ -40,12 +41,6 @@ FP16_METHOD = "onnxruntime.transformers.float16.convert_float_to_float16 (keep_i
 def reference_inputs(config: BenchmarkConfig) -> dict[str, Any]:
     """The inputs of ``config`` as numpy arrays, named as the exported graph's inputs."""
     return {k: v.numpy() for k, v in _torch_reference_inputs(reference_backend(config)).items()}
-
-
-def _shapes(inputs: dict[str, Any]) -> str:
-    from .inputs import describe_shapes
-
-    return describe_shapes(inputs)
 
 
 def _write_entry(entry: Path, build: Any) -> bool:
@@ -135,11 +130,7 @@ def export_onnx(config: BenchmarkConfig) -> tuple[Path, dict[str, Any]]:
     inputs = _torch_reference_inputs(ref)
     weights_sha = ref.weights_sha256()
     key = {
-        "model": ref.spec.key,
-        "hf_id": ref.spec.hf_id,
-        "weights_sha256": weights_sha or "random",
-        "architecture": "" if weights_sha else ref.spec.config_kwargs(),
-        "input_shape": _shapes(inputs),
+        **reference_identity(ref, describe_shapes(inputs)),
         "exporters": EXPORTERS,
         "opsets": [DYNAMO_OPSET, TORCHSCRIPT_OPSET],
         "torch": torch.__version__,
@@ -161,7 +152,7 @@ def export_onnx(config: BenchmarkConfig) -> tuple[Path, dict[str, Any]]:
                 **used,
                 "export_ms": round(export_ms, 1),
                 "onnx_sha256": sha256_file(tmp / MODEL_FILE),
-                "input_shape": _shapes(ref.inputs),
+                "input_shape": describe_shapes(ref.inputs),
                 "weights": lp["weights"],
                 "weights_sha256": weights_sha,
                 "model_params": lp["model_params"],

@@ -20,9 +20,7 @@ Scenarios on the CPU execution provider:
 
 from __future__ import annotations
 
-import gc
 import os
-import resource
 import threading
 import time
 from typing import Any
@@ -31,7 +29,7 @@ import onnxruntime as ort  # at import: a missing runtime makes the precheck say
 
 from ..config import BenchmarkConfig
 from ..hardware import HardwareReport
-from ..measure import LoopResult, Measurement, StopRule
+from ..measure import LoopResult, LoopWindow, StopRule
 from .base import Backend
 
 # hwbench platform → the execution provider that runs it.
@@ -200,33 +198,25 @@ class OnnxRuntimeBackend(Backend):
         threads = [threading.Thread(target=stream, daemon=True) for _ in range(self.streams)]
         for t in threads:
             t.start()
-        gc_was_enabled = gc.isenabled()
-        gc.collect()
-        gc.disable()
-        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        reason = "max_time"
-        start = clock()
-        go.wait()
-        try:
-            while not stop.wait(CHECK_INTERVAL_S):
-                elapsed = (clock() - start) / 1e9
-                if rule.converged(list(samples), elapsed):
-                    reason = "converged"
-                    break
-                if elapsed >= rule.max_time_s:
-                    break
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
-            wall = (clock() - start) / 1e9
-            if gc_was_enabled:
-                gc.enable()
+        with LoopWindow(rule) as window:
+            start = clock()
+            go.wait()
+            try:
+                while not stop.wait(CHECK_INTERVAL_S):
+                    elapsed = (clock() - start) / 1e9
+                    if rule.converged(list(samples), elapsed):  # checked on every wake-up, not by count
+                        window.stop_reason = "converged"
+                        break
+                    if elapsed >= rule.max_time_s:
+                        break
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join()
+                wall = (clock() - start) / 1e9
         if errors:
             raise errors[0]
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
-        m = Measurement(tuple(samples), self.config.batch_size, wall, rule.confidence)
-        return LoopResult(m, reason, m.ci_rel_halfwidth <= rule.target_ci, faults)
+        return window.result(samples, self.config.batch_size, wall)
 
     def output_dtype(self, out: Any) -> str:
         return str(out[0].dtype)

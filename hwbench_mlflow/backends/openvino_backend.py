@@ -35,7 +35,6 @@ import gc
 import hashlib
 import json
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -47,10 +46,10 @@ from ..config import BenchmarkConfig
 from ..errors import ConfigFailure
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes
-from ..measure import LoopResult, Measurement, StopRule
+from ..measure import LoopResult, LoopWindow, StopRule
 from ..model_cache import cache_entry
 from .base import Backend
-from .torch_backend import reference_backend, reference_inputs
+from .torch_backend import reference_backend, reference_identity, reference_inputs
 
 IR_XML, IR_BIN, META_FILE = "model.xml", "model.bin", "meta.json"
 CONVERTER = "openvino.convert_model(torch module, example_input), reshaped to static input shapes"
@@ -296,13 +295,8 @@ class OpenVINOBackend(Backend):
         cfg = self.config
         ref = reference_backend(cfg)
         self.inputs = _numpy_inputs(ref)  # the torch backend's seeded inputs
-        weights_sha = ref.weights_sha256()
         fp32_key = {
-            "model": ref.spec.key,
-            "hf_id": ref.spec.hf_id,
-            "weights_sha256": weights_sha or "random",
-            "architecture": "" if weights_sha else ref.spec.config_kwargs(),
-            "input_shape": describe_shapes(self.inputs),
+            **reference_identity(ref, describe_shapes(self.inputs)),
             "precision": "fp32",
             "converter": CONVERTER,
             "openvino": ov.__version__,
@@ -447,36 +441,21 @@ class OpenVINOBackend(Backend):
         started = [False] * len(requests)
         samples: list[float] = []
         empty: dict[str, Any] = {}
-        gc_was_enabled = gc.isenabled()
-        gc.collect()
-        gc.disable()
-        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        next_check = max(rule.min_iterations, 2)
-        reason = "max_time"
-        t_start = clock()
-        while True:
-            idle = get_idle()
-            if started[idle]:
-                samples.append(requests[idle].latency)
-            else:
-                started[idle] = True
-            start_async(empty, None)
-            elapsed = clock() - t_start
-            if len(samples) >= next_check:
-                if rule.converged(samples, elapsed):
-                    reason = "converged"
+        with LoopWindow(rule) as window:
+            t_start = clock()
+            while True:
+                idle = get_idle()
+                if started[idle]:
+                    samples.append(requests[idle].latency)
+                else:
+                    started[idle] = True
+                start_async(empty, None)
+                if window.should_stop(samples, clock() - t_start):
                     break
-                next_check = len(samples) + max(1, len(samples) // 10)
-            if elapsed >= rule.max_time_s:
-                break
-        queue.wait_all()
-        wall = clock() - t_start
+            queue.wait_all()
+            wall = clock() - t_start
         samples.extend(requests[i].latency for i, s in enumerate(started) if s)
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
-        if gc_was_enabled:
-            gc.enable()
-        m = Measurement(tuple(samples), self.config.batch_size, wall, rule.confidence)
-        return LoopResult(m, reason, m.ci_rel_halfwidth <= rule.target_ci, faults)
+        return window.result(samples, self.config.batch_size, wall)
 
     # ------------------------------------------------------------------ reporting
 

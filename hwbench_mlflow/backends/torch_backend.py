@@ -212,6 +212,20 @@ def reference_inputs(ref: TorchBackend) -> dict[str, Any]:
     return make_inputs(ref.spec, ref.hf_config, cfg.batch_size, cfg.seq_length, torch.float32, "cpu")
 
 
+def reference_identity(ref: TorchBackend, input_shape: str) -> dict[str, Any]:
+    """What identifies a model converted from ``ref`` at ``input_shape``: the model, its
+    weights hash (or, for random weights, the catalog architecture) and the input shape.
+    The first part of every converter's cache key."""
+    weights_sha = ref.weights_sha256()
+    return {
+        "model": ref.spec.key,
+        "hf_id": ref.spec.hf_id,
+        "weights_sha256": weights_sha or "random",
+        "architecture": "" if weights_sha else ref.spec.config_kwargs(),
+        "input_shape": input_shape,
+    }
+
+
 def reference_model(config: BenchmarkConfig) -> TorchBackend:
     """:func:`reference_backend`, loaded: what other runtimes convert or export from
     (``.model``, ``.inputs``, ``.hf_config``, ``.weights_sha256()``, ``.load_params``)."""
