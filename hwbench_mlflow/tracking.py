@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,3 +221,88 @@ class SweepTracker:
             raise
         self.client.set_terminated(run_id, status="FAILED" if result.status == "failed" else "FINISHED")
         return run_id
+
+
+class RunReader:
+    """Read-only access to a tracking store for ``hwbench sync``: experiments, pages of runs
+    through MLflow's public search API, the soft-deleted ids, the raw-sample artifacts."""
+
+    PAGE_SIZE = 1000
+    ID_CHUNK = 100  # run ids per `attributes.run_id IN (...)` filter
+
+    def __init__(self, tracking_uri: str) -> None:
+        import logging
+
+        from mlflow import MlflowClient
+
+        for noisy in ("mlflow", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+
+    def experiments(self) -> dict[str, str]:
+        """Active experiments: id → name."""
+        out: dict[str, str] = {}
+        token = None
+        while True:
+            page = self.client.search_experiments(max_results=1000, page_token=token)
+            out.update({e.experiment_id: e.name for e in page})
+            token = page.token
+            if not token:
+                return out
+
+    def pages(self, experiment_ids: list[str], filter_string: str = "", deleted: bool = False) -> Iterator[list[Any]]:
+        """Every matching run, a page at a time."""
+        from mlflow.entities import ViewType
+
+        if not experiment_ids:
+            return
+        token = None
+        view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
+        while True:
+            page = self.client.search_runs(
+                experiment_ids, filter_string, run_view_type=view, max_results=self.PAGE_SIZE, page_token=token
+            )
+            yield list(page)
+            token = page.token
+            if not token:
+                return
+
+    def deleted_ids(self, experiment_ids: list[str]) -> set[str]:
+        return {r.info.run_id for page in self.pages(experiment_ids, deleted=True) for r in page}
+
+    def runs_by_id(self, experiment_ids: list[str], run_ids: list[str]) -> Iterator[list[Any]]:
+        """The active runs among ``run_ids`` (missing ones were purged)."""
+        for i in range(0, len(run_ids), self.ID_CHUNK):
+            quoted = ", ".join(f"'{r}'" for r in run_ids[i : i + self.ID_CHUNK] if re.fullmatch(r"[\w-]+", r))
+            if quoted:
+                yield from self.pages(experiment_ids, f"attributes.run_id IN ({quoted})")
+
+    @staticmethod
+    def local_artifact(artifact_uri: str, name: str) -> str | None:
+        """The file's path when the run's artifacts are on this filesystem, else None."""
+        if artifact_uri.startswith("file:"):
+            from urllib.parse import unquote
+
+            return os.path.join(unquote(urlsplit(artifact_uri).path), name)
+        if artifact_uri.startswith("/"):
+            return os.path.join(artifact_uri, name)
+        return None
+
+    def download_artifacts(self, runs: list[tuple[str, str]], name: str, dest: Path) -> list[tuple[str, str]]:
+        """Fetch ``name`` of each (run id, artifact uri) from a remote artifact store into
+        ``dest/<run id>/``, a few at a time; [(run id, local path)] of those that exist."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mlflow.artifacts import download_artifacts
+
+        def fetch(item: tuple[str, str]) -> tuple[str, str] | None:
+            run_id, uri = item
+            try:
+                path = download_artifacts(artifact_uri=f"{uri.rstrip('/')}/{name}", dst_path=str(dest / run_id))
+            except Exception:  # no such artifact (a failed config has none)
+                return None
+            return run_id, path
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return [r for r in pool.map(fetch, runs) if r is not None]

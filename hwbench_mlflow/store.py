@@ -1,0 +1,597 @@
+"""The DuckDB mirror of the MLflow runs: schema, migrations, the writer, read-only access.
+
+Contract of :class:`MirrorStore` (the only code that writes the DuckDB file):
+
+* one writer at a time: it holds DuckDB's file lock while open; another process that
+  wants the file waits up to ``lock_timeout_s`` and then gets :class:`StoreBusyError`
+  (one line naming the holder), never a corrupted file;
+* every change goes through :meth:`MirrorStore.transaction`: all of it or none of it,
+  so a sync killed halfway leaves the previous consistent state;
+* rows are keyed by MLflow run id; writing the same run twice changes nothing.
+
+The DDL and views are the ``.sql`` files under ``analysis/`` (``schema/NNN_*.sql`` are
+numbered migrations applied once each; ``views.sql`` is re-applied when it changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import BadInputError, HwbenchError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+DEFAULT_DB_PATH = "hwbench.duckdb"
+SQL_DIR = Path(__file__).resolve().parent / "analysis"
+SCHEMA_DIR = SQL_DIR / "schema"
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+SAMPLE_BATCH_FILES = 500
+
+# Tables a sync rebuilds from MLflow; the rest is init-db's plan and bookkeeping.
+MIRROR_TABLES = ("latency_samples", "performance_results", "sweeps")
+DATA_TABLES = (
+    "models",
+    "hardware_platforms",
+    "performance_results",
+    "latency_samples",
+    "sweeps",
+    "hardware_availability_log",
+    "benchmark_plan",
+)
+READ_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+class StoreBusyError(HwbenchError):
+    """Another process holds the DuckDB file."""
+
+    exit_code = 1
+
+
+# ----------------------------------------------------------------------------- opening
+
+
+def _connect(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting for another process's lock; every failure is one clear line."""
+    import duckdb
+
+    deadline = time.monotonic() + max(lock_timeout_s, 0.0)
+    config = {"enable_external_access": "false"} if read_only else {}
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" not in msg.lower():
+                if "not a valid DuckDB database" in msg or "database file" in msg.lower():
+                    raise BadInputError(f"{path} is not a hwbench DuckDB file ({_first_line(msg)})") from None
+                raise BadInputError(f"cannot open {path}: {_first_line(msg)}") from None
+            if time.monotonic() >= deadline:
+                holder = re.search(r"held in (.+?) \(PID (\d+)\)", msg)
+                who = f" (PID {holder.group(2)}, {Path(holder.group(1)).name})" if holder else ""
+                raise StoreBusyError(
+                    f"{path} is in use by another process{who}; waited {lock_timeout_s:g} s. "
+                    "Retry when it finishes (a `hwbench sync --watch` releases the file between syncs)."
+                ) from None
+            time.sleep(0.2)
+
+
+def _first_line(msg: str) -> str:
+    return " ".join(msg.split())[:300]
+
+
+def schema_files(directory: Path = SCHEMA_DIR) -> list[tuple[int, Path]]:
+    """The numbered migrations in order: ``[(1, 001_initial.sql), ...]``."""
+    out = []
+    for f in sorted(directory.glob("*.sql")):
+        m = re.match(r"(\d+)_", f.name)
+        if m:
+            out.append((int(m.group(1)), f))
+    return out
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, directory: Path = SCHEMA_DIR) -> int:
+    """Apply the migrations this file has not seen, each in its own transaction; the new version."""
+    current = schema_version(con)
+    files = schema_files(directory)
+    known = files[-1][0] if files else 0
+    if current > known:
+        raise BadInputError(
+            f"this DuckDB file has schema version {current}, newer than this hwbench knows ({known}); upgrade hwbench"
+        )
+    for number, path in files:
+        if number <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            con.execute(path.read_text())
+            con.execute("INSERT INTO schema_version VALUES (?, ?, now()::TIMESTAMP)", [number, path.stem])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        current = number
+    return current
+
+
+def connect(db_path: str | os.PathLike[str] = DEFAULT_DB_PATH, lock_timeout_s: float = 10.0) -> Any:
+    """A read-only DuckDB connection to the mirror, for notebooks: ``connect().sql("...").df()``."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise BadInputError(f"no DuckDB mirror at {path}; run `hwbench sync` (or `hwbench run`) first")
+    con = _connect(path, read_only=True, lock_timeout_s=lock_timeout_s)
+    version = schema_version(con)
+    if version == 0:
+        con.close()
+        raise BadInputError(f"{path} has no hwbench schema; run `hwbench init-db` or `hwbench sync` on it")
+    return con
+
+
+def check_read_only_sql(sql: str) -> None:
+    """Refuse anything but reads, with the statement type in the message (the file is opened
+    read-only as well; this gives the clearer message)."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise BadInputError(f"query does not parse: {_first_line(str(exc))}") from None
+    if not statements:
+        raise BadInputError("query is empty")
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_STATEMENTS:
+            raise BadInputError(f"query refused: {kind} statements are not allowed; hwbench query only reads")
+
+
+def sql(query: str, db_path: str | os.PathLike[str] = DEFAULT_DB_PATH) -> pd.DataFrame:
+    """Run a read-only query on the mirror; a DataFrame."""
+    check_read_only_sql(query)
+    con = connect(db_path)
+    try:
+        return con.execute(query).df()
+    except Exception as exc:
+        raise BadInputError(f"query failed: {_first_line(str(exc))}") from None
+    finally:
+        con.close()
+
+
+def export(
+    db_path: str | os.PathLike[str], fmt: str, output: str | os.PathLike[str], table: str | None = None
+) -> list[Path]:
+    """Write one table or view (``table``) to the file ``output``, or every data table into
+    the directory ``output`` as ``<table>.<fmt>``. Files appear whole or not at all."""
+    if fmt not in ("parquet", "csv", "json"):
+        raise BadInputError(f"unknown export format '{fmt}'; choose from parquet, csv, json")
+    con = connect(db_path)
+    try:
+        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        tables = [table] if table else list(DATA_TABLES)
+        for t in tables:
+            if t not in names:
+                raise BadInputError(f"no table or view '{t}'; choose from {', '.join(sorted(names))}")
+        out = Path(output)
+        if table is None:
+            out.mkdir(parents=True, exist_ok=True)
+            targets = [(t, out / f"{t}.{fmt}") for t in tables]
+        else:
+            if not out.parent.resolve().is_dir():
+                raise BadInputError(f"--output: directory does not exist: {out.parent}")
+            targets = [(table, out)]
+        options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true", "json": "FORMAT json, ARRAY true"}
+        written = []
+        import duckdb
+
+        for t, target in targets:
+            tmp = target.with_name(target.name + ".tmp")
+            # the mirror is open read-only without file access; COPY runs on a scratch connection
+            with duckdb.connect() as writer:
+                writer.register("frame", con.sql(f'SELECT * FROM "{t}"').to_arrow_table())
+                writer.execute(f"COPY (SELECT * FROM frame) TO '{_quote(str(tmp))}' ({options[fmt]})")
+            os.replace(tmp, target)
+            written.append(target)
+        return written
+    finally:
+        con.close()
+
+
+def _quote(s: str) -> str:
+    return s.replace("'", "''")
+
+
+# ----------------------------------------------------------------------------- the writer
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the mirror holds of one run: enough to decide whether to re-read it."""
+
+    kind: str  # result | sweep
+    content_hash: str
+    created_ms: int
+    samples_count: int
+    experiment_id: str
+
+
+@dataclass(frozen=True)
+class SyncState:
+    tracking_uri: str | None
+    watermark_ms: int | None
+    recheck_cursor_ms: int
+    deleted: frozenset[str]
+
+
+class MirrorStore:
+    """The one writer of the DuckDB file (see the module docstring for the contract)."""
+
+    def __init__(self, db_path: str | os.PathLike[str], lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+        path = Path(db_path)
+        if not path.parent.resolve().is_dir():
+            raise BadInputError(f"--db-path: directory does not exist: {path.parent}")
+        self.path = path
+        self.con = _connect(path, read_only=False, lock_timeout_s=lock_timeout_s)
+        self.lock = threading.Lock()  # the connection is used by the sample loader's thread too
+        try:
+            migrate(self.con)
+            self._apply_views()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def __enter__(self) -> MirrorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _apply_views(self) -> None:
+        text = (SQL_DIR / "views.sql").read_text()
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        row = self.con.execute("SELECT views_hash FROM sync_state WHERE id = 1").fetchone()
+        if row and row[0] == digest:
+            return
+        with self.transaction():
+            self.con.execute(text)
+            self.con.execute("UPDATE sync_state SET views_hash = ? WHERE id = 1", [digest])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: an exception (Ctrl-C included) rolls everything back."""
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            with self.lock:
+                self.con.execute("ROLLBACK")
+            raise
+        with self.lock:
+            self.con.execute("COMMIT")
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        with self.lock:
+            return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+
+    def with_tables(self, statements: Sequence[str], **tables: Any) -> list[Any]:
+        """Run ``statements`` with Arrow ``tables`` visible under their keyword names."""
+        with self.lock:
+            for name, table in tables.items():
+                self.con.register(name, table)
+            try:
+                return [self.con.execute(sql).fetchall() for sql in statements]
+            finally:
+                for name in tables:
+                    self.con.unregister(name)
+
+    # -- reading what the mirror holds ----------------------------------------------------
+    def state(self) -> SyncState:
+        uri, wm, cursor = self.execute(
+            "SELECT tracking_uri, watermark_ms, recheck_cursor_ms FROM sync_state WHERE id = 1"
+        ).fetchone()
+        deleted = frozenset(r[0] for r in self.execute("SELECT mlflow_run_id FROM sync_deleted_runs").fetchall())
+        return SyncState(uri, wm, int(cursor or 0), deleted)
+
+    def index(self) -> dict[str, IndexEntry]:
+        rows = self.execute(
+            "SELECT mlflow_run_id, 'result', content_hash, epoch_ms(created_at), samples_count, experiment_id "
+            "FROM performance_results UNION ALL "
+            "SELECT mlflow_run_id, 'sweep', content_hash, epoch_ms(created_at), 0, experiment_id FROM sweeps"
+        ).fetchall()
+        return {r[0]: IndexEntry(r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in rows}
+
+    def recheck_window(self, cursor_ms: int, size: int) -> tuple[int, int | None]:
+        """``[cursor, end)`` holding about ``size`` mirrored runs by start time; ``end`` None = to the end."""
+        row = self.execute(
+            "SELECT ms FROM (SELECT epoch_ms(created_at) AS ms FROM performance_results "
+            "UNION ALL SELECT epoch_ms(created_at) FROM sweeps) WHERE ms >= ? ORDER BY ms LIMIT 1 OFFSET ?",
+            [cursor_ms, size],
+        ).fetchone()
+        return cursor_ms, (int(row[0]) if row else None)
+
+    # -- writing ----------------------------------------------------------------------------
+    def clear_mirror(self) -> None:
+        """Everything that came from MLflow (inside the caller's transaction)."""
+        for t in MIRROR_TABLES:
+            self.execute(f"DELETE FROM {t}")
+        self.execute("DELETE FROM hardware_availability_log WHERE mlflow_run_id IS NOT NULL")
+
+    def remove_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete these runs' rows everywhere; how many result/sweep rows went."""
+        if not run_ids:
+            return 0
+        gone = arrow_table([{"id": r} for r in run_ids], {"id": "string"})
+        counts = self.with_tables(
+            [
+                *(
+                    f"DELETE FROM {t} WHERE mlflow_run_id IN (SELECT id FROM gone)"
+                    for t in ("performance_results", "sweeps")
+                ),
+                "DELETE FROM latency_samples WHERE mlflow_run_id IN (SELECT id FROM gone)",
+                "DELETE FROM hardware_availability_log WHERE mlflow_run_id IN (SELECT id FROM gone)",
+            ],
+            gone=gone,
+        )
+        return int(counts[0][0][0] + counts[1][0][0])
+
+    def upsert(self, table: str, rows: list[dict[str, Any]], key: str, columns: dict[str, Any]) -> None:
+        """Replace rows by ``key``: one delete and one insert."""
+        if rows:
+            self.with_tables(
+                [
+                    f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM data)",
+                    f"INSERT INTO {table} BY NAME SELECT * FROM data",
+                ],
+                data=arrow_table(rows, columns),
+            )
+
+    def upsert_dimensions(self, models: list[dict[str, Any]], hardware: list[dict[str, Any]]) -> None:
+        """Add models / platforms not yet present (their attributes are settled by :meth:`settle`)."""
+        for table, rows, key in (("models", models, "model_id"), ("hardware_platforms", hardware, "hardware_id")):
+            if rows:
+                self.with_tables(
+                    [f"INSERT INTO {table} BY NAME SELECT DISTINCT ON ({key}) * FROM data ON CONFLICT DO NOTHING"],
+                    data=arrow_table(rows, dict.fromkeys(rows[0], "string")),
+                )
+
+    def settle(self) -> None:
+        """Derived state, recomputed from the results so that any order of syncs agrees:
+        dimension attributes from each one's newest run, experiment names, the plan's status."""
+        self.execute(
+            "UPDATE models SET model_name = s.model_name, category = s.category FROM ("
+            " SELECT model_id, arg_max(params->>'model_name', (created_at, mlflow_run_id)) AS model_name,"
+            " arg_max(params->>'category', (created_at, mlflow_run_id)) AS category"
+            " FROM performance_results GROUP BY model_id) s WHERE models.model_id = s.model_id"
+            " AND (models.model_name IS DISTINCT FROM s.model_name OR models.category IS DISTINCT FROM s.category)"
+        )
+        self.execute(
+            "UPDATE hardware_platforms SET hardware_name = s.hardware_name FROM ("
+            " SELECT hardware_id, arg_max(params->>'hardware_name', (created_at, mlflow_run_id)) AS hardware_name"
+            " FROM performance_results GROUP BY hardware_id) s WHERE hardware_platforms.hardware_id = s.hardware_id"
+            " AND hardware_platforms.hardware_name IS DISTINCT FROM s.hardware_name"
+        )
+        self.execute(
+            "UPDATE benchmark_plan SET status = coalesce(s.status, 'pending'), mlflow_run_id = s.mlflow_run_id,"
+            " updated_at = s.created_at FROM (SELECT p.plan_key, r.status, r.mlflow_run_id, r.created_at"
+            " FROM benchmark_plan p LEFT JOIN performance_results r USING"
+            " (model_id, hardware_id, backend, precision, batch_size, mode, scenario)"
+            " QUALIFY row_number() OVER (PARTITION BY p.plan_key ORDER BY r.created_at DESC NULLS LAST,"
+            " r.mlflow_run_id) = 1) s WHERE benchmark_plan.plan_key = s.plan_key"
+            " AND (benchmark_plan.mlflow_run_id IS DISTINCT FROM s.mlflow_run_id"
+            " OR benchmark_plan.status IS DISTINCT FROM coalesce(s.status, 'pending'))"
+        )
+
+    def rename_experiments(self, names: dict[str, str]) -> None:
+        exps = arrow_table([{"id": k, "name": v} for k, v in names.items()], {"id": "string", "name": "string"})
+        self.with_tables(
+            [
+                f"UPDATE {t} SET experiment_name = exps.name FROM exps "
+                f"WHERE {t}.experiment_id = exps.id AND {t}.experiment_name <> exps.name"
+                for t in ("performance_results", "sweeps")
+            ],
+            exps=exps,
+        )
+
+    def gc_dimensions(self) -> None:
+        """Drop models / platforms nothing refers to. Its own transaction: DuckDB refuses to
+        delete a referenced key in the transaction that deleted the references."""
+        with self.transaction():
+            self.execute(
+                "DELETE FROM models WHERE model_id NOT IN (SELECT model_id FROM performance_results)"
+                " AND model_id NOT IN (SELECT model_id FROM benchmark_plan)"
+            )
+            self.execute(
+                "DELETE FROM hardware_platforms WHERE hardware_id NOT IN (SELECT hardware_id FROM performance_results)"
+                " AND hardware_id NOT IN (SELECT hardware_id FROM benchmark_plan)"
+            )
+
+    def set_state(self, tracking_uri: str, watermark_ms: int, cursor_ms: int, deleted: set[str], full: bool) -> None:
+        self.execute(
+            "UPDATE sync_state SET tracking_uri = ?, watermark_ms = ?, recheck_cursor_ms = ?,"
+            " last_sync_at = now()::TIMESTAMP"
+            + (", last_full_sync_at = now()::TIMESTAMP" if full else "")
+            + " WHERE id = 1",
+            [tracking_uri, watermark_ms, cursor_ms],
+        )
+        self.with_tables(
+            [
+                "DELETE FROM sync_deleted_runs WHERE mlflow_run_id NOT IN (SELECT id FROM now)",
+                "INSERT INTO sync_deleted_runs SELECT id FROM now ON CONFLICT DO NOTHING",
+            ],
+            now=arrow_table([{"id": r} for r in sorted(deleted)], {"id": "string"}),
+        )
+
+    def log_sync(self, kind: str, started_at: float, seconds: float, counts: dict[str, int]) -> None:
+        self.execute(
+            "INSERT INTO sync_log SELECT coalesce(max(sync_no), 0) + 1, ?, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?, ?, ?"
+            " FROM sync_log",
+            [
+                kind,
+                started_at,
+                seconds,
+                counts["runs_read"],
+                counts["rows_written"],
+                counts["rows_removed"],
+                counts["samples_written"],
+                counts["runs_ignored"],
+            ],
+        )
+
+    def add_plan(self, rows: list[dict[str, Any]]) -> int:
+        """init-db: plan rows (new ones pending); how many were new."""
+        if not rows:
+            return 0
+        cols = dict.fromkeys(
+            ("plan_key", "model_id", "hardware_id", "backend", "precision", "mode", "scenario"), "string"
+        )
+        cols["batch_size"] = "int32"
+        before = self.execute("SELECT count(*) FROM benchmark_plan").fetchone()[0]
+        self.with_tables(
+            [
+                "INSERT INTO benchmark_plan BY NAME SELECT *, 'pending' AS status, now()::TIMESTAMP AS planned_at"
+                " FROM data ON CONFLICT DO NOTHING"
+            ],
+            data=arrow_table(rows, cols),
+        )
+        return int(self.execute("SELECT count(*) FROM benchmark_plan").fetchone()[0] - before)
+
+    def replace_availability(self, run_ids: list[str], rows: list[dict[str, Any]]) -> None:
+        """The detections logged by these sweep runs, replaced by ``rows``."""
+        if run_ids:
+            self.execute("DELETE FROM hardware_availability_log WHERE list_contains(?, mlflow_run_id)", [run_ids])
+        self.log_availability(rows)
+
+    def log_availability(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.with_tables(
+                ["INSERT OR REPLACE INTO hardware_availability_log BY NAME SELECT * FROM data"],
+                data=arrow_table(rows, AVAILABILITY_COLUMNS),
+            )
+
+
+AVAILABILITY_COLUMNS = {
+    "detection_id": "string",
+    "hardware_type": "string",
+    "host": "string",
+    "is_available": "bool",
+    "reason": "string",
+    "detected_at": "timestamp[ms]",
+    "sweep_id": "string",
+    "mlflow_run_id": "string",
+}
+
+
+def arrow_table(rows: list[dict[str, Any]], columns: dict[str, Any]) -> Any:
+    """Rows (dicts) → an Arrow table with these columns and types (type objects or names)."""
+    import pyarrow as pa
+
+    def typ(t: Any) -> Any:
+        return pa.timestamp("ms") if t == "timestamp[ms]" else (pa.type_for_alias(t) if isinstance(t, str) else t)
+
+    return pa.table({c: pa.array([r.get(c) for r in rows], typ(t)) for c, t in columns.items()})
+
+
+# ----------------------------------------------------------------------------- raw samples
+
+
+class SampleLoader:
+    """Loads ``raw_latencies_ms.json`` files into ``latency_samples`` from a background
+    thread while the caller goes on reading MLflow: DuckDB parses the JSON in C++ without
+    the GIL (on a connection of its own, so a bad file cannot abort the store's open
+    transaction), then the rows go into that transaction."""
+
+    def __init__(self, store: MirrorStore) -> None:
+        self.store = store
+        self.jobs: queue.Queue[list[tuple[str, str]] | None] = queue.Queue()
+        self.counts: dict[str, int] = {}
+        self.unreadable: list[str] = []
+        self.error: BaseException | None = None
+        self.cancelled = False
+        self.thread = threading.Thread(target=self._work, name="hwbench-samples", daemon=True)
+        self.thread.start()
+
+    def submit(self, files: list[tuple[str, str]]) -> None:
+        """``[(run_id, local path), ...]``; files that do not exist are left out."""
+        for i in range(0, len(files), SAMPLE_BATCH_FILES):
+            self.jobs.put(files[i : i + SAMPLE_BATCH_FILES])
+
+    def cancel(self) -> None:
+        """Drop what is queued and wait for the thread (it may be mid-insert)."""
+        self.cancelled = True
+        self.jobs.put(None)
+        self.thread.join()
+
+    def finish(self) -> dict[str, int]:
+        """Wait for every file; run id → samples loaded."""
+        self.jobs.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.counts
+
+    def _work(self) -> None:
+        import duckdb
+
+        with duckdb.connect(config={"threads": "1"}) as parser:
+            while (batch := self.jobs.get()) is not None:
+                if self.error is not None or self.cancelled:
+                    continue
+                try:
+                    parsed = self._parse(parser, [(r, p) for r, p in batch if os.path.isfile(p)])
+                    if parsed is not None and parsed.num_rows:
+                        self.store.with_tables(["INSERT INTO latency_samples SELECT * FROM parsed"], parsed=parsed)
+                        ids, n = parsed.column(0).value_counts().flatten()
+                        for rid, count in zip(ids.to_pylist(), n.to_pylist(), strict=True):
+                            self.counts[rid] = self.counts.get(rid, 0) + count
+                except BaseException as exc:  # re-raised in the caller's thread by finish()
+                    self.error = exc
+
+    def _parse(self, parser: Any, batch: list[tuple[str, str]]) -> Any:
+        """The rows of ``batch`` as an Arrow table; an unreadable file is left out (bisecting)."""
+        import duckdb
+        import pyarrow as pa
+
+        if not batch:
+            return None
+        parser.register("files", pa.table({"run_id": [b[0] for b in batch], "path": [b[1] for b in batch]}))
+        try:
+            return parser.sql(
+                "SELECT run_id AS mlflow_run_id, unnest(range(len(latencies_ms)))::INTEGER AS iteration,"
+                " unnest(latencies_ms) AS latency_ms FROM read_json($paths, filename = true,"
+                " columns = {'latencies_ms': 'DOUBLE[]'}) j JOIN files f ON f.path = j.filename",
+                params={"paths": [b[1] for b in batch]},
+            ).to_arrow_table()
+        except duckdb.Error:
+            if len(batch) == 1:
+                self.unreadable.append(batch[0][0])
+                return None
+            parts = [self._parse(parser, half) for half in (batch[: len(batch) // 2], batch[len(batch) // 2 :])]
+            parts = [p for p in parts if p is not None]
+            return pa.concat_tables(parts) if parts else None
