@@ -5,6 +5,8 @@ The public surface is small and imports nothing heavy until used::
     import hwbench_mlflow as hb
     sweep = hb.run_benchmark("bert-tiny", batch_sizes=[1, 8], precision=["fp32", "int8"])
     sweep.to_frame()
+    hb.sync()                                   # MLflow → DuckDB (hwbench.duckdb)
+    hb.sql("SELECT * FROM results")             # a DataFrame
 """
 
 from __future__ import annotations
@@ -12,7 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["BadInputError", "HwbenchError", "MeasureSettings", "detect_hardware", "list_models", "run_benchmark"]
+__all__ = [
+    "BadInputError",
+    "HwbenchError",
+    "MeasureSettings",
+    "connect",
+    "detect_hardware",
+    "export",
+    "init_db",
+    "list_models",
+    "run_benchmark",
+    "sql",
+    "sync",
+]
 
 from .config import MeasureSettings
 from .errors import BadInputError, HwbenchError
@@ -23,6 +37,41 @@ def run_benchmark(*args: Any, **kwargs: Any) -> Any:
     from .runner import run_benchmark as _run
 
     return _run(*args, **kwargs)
+
+
+def sync(*args: Any, **kwargs: Any) -> Any:
+    """Mirror MLflow runs into DuckDB; see :func:`hwbench_mlflow.sync.sync`."""
+    from .sync import sync as _sync
+
+    return _sync(*args, **kwargs)
+
+
+def sql(query: str, db_path: str = "hwbench.duckdb") -> Any:
+    """A read-only query on the DuckDB mirror, as a DataFrame."""
+    from .store import sql as _sql
+
+    return _sql(query, db_path)
+
+
+def connect(db_path: str = "hwbench.duckdb") -> Any:
+    """A read-only DuckDB connection to the mirror (``connect().sql("...").df()``)."""
+    from .store import connect as _connect
+
+    return _connect(db_path)
+
+
+def export(*args: Any, **kwargs: Any) -> Any:
+    """Tables of the mirror to Parquet / CSV / JSON; see :func:`hwbench_mlflow.store.export`."""
+    from .store import export as _export
+
+    return _export(*args, **kwargs)
+
+
+def init_db(*args: Any, **kwargs: Any) -> Any:
+    """Schema + pending plan rows; see :func:`hwbench_mlflow.matrix.init_db`."""
+    from .matrix import init_db as _init
+
+    return _init(*args, **kwargs)
 
 
 def detect_hardware() -> Any:

@@ -17,6 +17,7 @@ from . import names as N
 from .errors import BadInputError, HwbenchError
 
 OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
+DEFAULT_DB_PATH = "hwbench.duckdb"  # = store.DEFAULT_DB_PATH (store is not imported at start-up)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -66,6 +67,14 @@ def check_output_path(path: str) -> Path:
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise BadInputError(f"--output: not writable: {p}")
     return p
+
+
+def check_db_path(path: str) -> None:
+    p = Path(path)
+    if not path.strip() or p.is_dir():
+        raise BadInputError(f"--db-path must name a file, got '{path}'")
+    if not p.resolve().parent.is_dir():
+        raise BadInputError(f"--db-path: directory does not exist: {p.resolve().parent}")
 
 
 def write_output(frame: Any, path: Path) -> None:
@@ -154,6 +163,8 @@ def cli() -> None:
     show_default=True,
     help="Fork workers from a warm server (fast) or start each with a fresh interpreter.",
 )
+@click.option("--db-path", default=DEFAULT_DB_PATH, show_default=True, help="DuckDB mirror synced after the sweep.")
+@click.option("--no-db", is_flag=True, help="Do not sync the DuckDB mirror after the sweep.")
 def run(
     models: str | None,
     category: str | None,
@@ -179,10 +190,13 @@ def run(
     timeout: str,
     malloc: str,
     worker_start: str,
+    db_path: str,
+    no_db: bool,
 ) -> int:
-    """Benchmark a plan; every config is a nested MLflow run of one sweep run.
+    """Benchmark a plan; every config is a nested MLflow run of one sweep run, then the
+    DuckDB mirror is synced (unless --no-db).
 
-    Exit code 0 when every config succeeded, 1 when any failed, 2 on bad input.
+    Exit code 0 when every config succeeded, 1 when any failed (or the sync did), 2 on bad input.
     """
     from .catalog import resolve_model
     from .config import MeasureSettings
@@ -217,6 +231,8 @@ def run(
     if n_limit is not None and n_limit < 1:
         raise BadInputError(f"--limit must be >= 1, got {n_limit}")
     out_path = check_output_path(output) if output else None
+    if not no_db:
+        check_db_path(db_path)
     if not experiment.strip():
         raise BadInputError("--experiment must not be empty")
 
@@ -297,6 +313,9 @@ def run(
     )
     if out_path:
         out.print(f"Table written to {out_path}")
+    synced = True
+    if not no_db:
+        synced = _sync_after_run(sweep.tracking_uri, db_path, out, err)
     out.print(
         "Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
         "hwbench run --model bert-tiny --training-mode   |   hwbench matrix   |   hwbench hardware"
@@ -306,7 +325,24 @@ def run(
     if sweep.failed:
         err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
         return 1
-    return 0
+    return 0 if synced else 1
+
+
+def _sync_after_run(tracking_uri: str, db_path: str, out: Any, err: Any) -> bool:
+    """The sweep is in MLflow whatever happens here; a failed sync is said, not raised."""
+    from .sync import sync
+
+    try:
+        report = sync(tracking_uri, db_path)
+    except HwbenchError as exc:
+        err.print(f"hwbench: warning: the runs are in MLflow but the DuckDB sync failed: {exc}", markup=False)
+        err.print("Retry with: hwbench sync --db-path " + db_path, markup=False)
+        return False
+    out.print(
+        f"DuckDB: {db_path} ({report.kind} sync, {report.rows_written} rows written in {report.seconds:.1f} s) "
+        f'→ hwbench query "SELECT * FROM results" --db-path {db_path}'
+    )
+    return True
 
 
 def _int(flag: str, value: str) -> int:
@@ -488,6 +524,163 @@ def matrix(
         console.print(f"[{n}] {reason}", markup=False)
     ok = int(frame["compatible"].sum())
     console.print(f"{ok} of {len(frame)} combinations run on this host.")
+    return 0
+
+
+# ----------------------------------------------------------------------------- the DuckDB mirror
+
+DB_OPTION = click.option("--db-path", default=DEFAULT_DB_PATH, show_default=True, help="The DuckDB mirror file.")
+
+
+@cli.command()
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@DB_OPTION
+@click.option("--full", is_flag=True, help="Rebuild the mirror from every run instead of the changes.")
+@click.option("--watch", type=str, help="Keep syncing every SECONDS until Ctrl-C (the file is free between syncs).")
+@click.option(
+    "--recheck",
+    type=str,
+    default="100",
+    show_default=True,
+    help="Old runs re-read per sync to catch late edits and purges (0: only --full does).",
+)
+@click.option("--slack", type=str, default="600", show_default=True, help="Seconds of overlap between syncs.")
+@click.option("--lock-timeout", type=str, default="30", show_default=True, help="Seconds to wait for a busy file.")
+def sync(
+    tracking_uri: str | None, db_path: str, full: bool, watch: str | None, recheck: str, slack: str, lock_timeout: str
+) -> int:
+    """Mirror MLflow runs into DuckDB: incremental, idempotent, one transaction per sync."""
+    check_db_path(db_path)
+    interval = _float("--watch", watch) if watch is not None else None
+    if interval is not None and interval <= 0:
+        raise BadInputError(f"--watch needs a positive number of seconds, got '{watch}'")
+    n_recheck = _int("--recheck", recheck)
+    slack_s = _float("--slack", slack)
+    if slack_s < 0:
+        raise BadInputError(f"--slack must be >= 0, got {slack_s:g}")
+    from .sync import Syncer
+
+    syncer = Syncer(
+        tracking_uri, db_path, recheck=n_recheck, slack_s=slack_s, lock_timeout_s=_float("--lock-timeout", lock_timeout)
+    )
+    report = syncer.run(full=full)
+    click.echo(report.line())
+    _mlflow_run_metrics(report)
+    if interval is None:
+        return 0
+    import signal
+    import time
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"watching every {interval:g} s; Ctrl-C to stop (an interrupted sync is rolled back)", err=True)
+    try:
+        while True:
+            time.sleep(interval)
+            click.echo(syncer.run().line())
+    except KeyboardInterrupt:
+        click.echo("hwbench: watch stopped; the mirror holds the last completed sync", err=True)
+        return 0
+
+
+def _mlflow_run_metrics(report: Any) -> None:
+    """Under `mlflow run` (the MLproject's sync entry point), record the sync on its run."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    from .tracking import log_sync_report
+
+    log_sync_report(run_id, report)
+
+
+@cli.command()
+@click.argument("sql")
+@DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--max-rows", type=str, default="100", show_default=True, help="Rows shown in table format.")
+def query(sql: str, db_path: str, fmt: str, max_rows: str) -> int:
+    """Run a read-only SQL query on the mirror (the file is opened read-only)."""
+    from .store import sql as run_sql
+
+    frame = run_sql(sql, db_path)
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2, date_format="iso"))
+    else:
+        _print_frame(frame, _int("--max-rows", max_rows))
+    return 0
+
+
+def _print_frame(frame: Any, max_rows: int) -> None:
+    from rich.table import Table
+
+    t = Table()
+    for col in frame.columns:
+        t.add_column(str(col), overflow="fold")
+    for row in frame.head(max_rows).itertuples(index=False):
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console = _console()
+    console.print(t)
+    shown = min(len(frame), max_rows)
+    console.print(f"{len(frame)} row(s)" + (f", first {shown} shown (--max-rows)" if shown < len(frame) else ""))
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]), default="parquet", show_default=True)
+@click.option("--output", required=True, help="File (with --table) or directory (every data table).")
+@click.option("--table", help="One table or view (e.g. results, performance_results).")
+def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
+    """Export the mirror's tables (Parquet, CSV or JSON); files appear whole or not at all."""
+    from .store import export as do_export
+
+    for path in do_export(db_path, fmt, output, table):
+        click.echo(str(path))
+    return 0
+
+
+@cli.command("init-db")
+@DB_OPTION
+@click.option("--model", "models", help="Catalog keys, comma list (default: the whole catalog).")
+@click.option("--category", help=f"Only models of this category ({', '.join(N.CATEGORIES)}).")
+@click.option("--hardware", help="Platforms, comma list (default: every available one).")
+@click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes to plan.")
+@click.option("--precision", help="Comma list (default: every compatible precision).")
+@click.option("--mode", "mode_opt", default="inference", show_default=True, help="inference | training, comma list.")
+@click.option("--scenario", default="latency", show_default=True, help="latency | throughput, comma list.")
+def init_db(
+    db_path: str,
+    models: str | None,
+    category: str | None,
+    hardware: str | None,
+    batch_sizes: str,
+    precision: str | None,
+    mode_opt: str,
+    scenario: str,
+) -> int:
+    """Create the DuckDB schema and a pending row for every compatible combination
+    (from the compatibility matrix); syncs turn them into success / failed."""
+    check_db_path(db_path)
+    from .matrix import init_db as do_init
+
+    report = do_init(
+        db_path,
+        models=_items("--model", models) if models is not None else None,
+        category=category,
+        hardware=parse_choices("--hardware", hardware, N.PLATFORMS) if hardware is not None else None,
+        batch_sizes=parse_batch_sizes(batch_sizes),
+        precisions=parse_choices("--precision", precision, N.PRECISIONS) if precision is not None else None,
+        modes=parse_choices("--mode", mode_opt, N.MODES),
+        scenarios=parse_choices("--scenario", scenario, N.SCENARIOS),
+    )
+    click.echo(
+        f"{db_path}: schema v{report['schema_version']}, {report['planned']} compatible combination(s) planned "
+        f"({report['new']} new), {report['pending']} pending. "
+        f'What is left: hwbench query "SELECT * FROM pending_benchmarks" --db-path {db_path}'
+    )
     return 0
 
 

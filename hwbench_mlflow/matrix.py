@@ -122,3 +122,82 @@ def compatibility_matrix(
                 }
             )
     return pd.DataFrame(rows, columns=list(MATRIX_COLUMNS))
+
+
+def init_db(
+    db_path: str,
+    *,
+    models: Sequence[str] | None = None,
+    category: str | None = None,
+    hardware: Sequence[str] | None = None,
+    batch_sizes: Sequence[int] = (1,),
+    precisions: Sequence[str] | None = None,
+    modes: Sequence[str] = ("inference",),
+    scenarios: Sequence[str] = ("latency",),
+) -> dict[str, int]:
+    """The seeds' ``--init-db``: the DuckDB schema plus a pending plan row for every
+    compatible model × platform × backend × device × precision × batch × mode × scenario
+    (default: the catalog × the platforms detected here), and this detection in the
+    availability log. Existing rows stay; the plan's status comes from synced results."""
+    import time
+
+    from .hardware import detect_hardware
+    from .runner import _devices_for, select_models
+    from .store import MirrorStore, schema_version
+
+    report = detect_hardware()
+    specs = select_models(list(models or []), category, all_models=models is None)
+    platforms = list(hardware) if hardware else report.available()
+    frame = compatibility_matrix(specs, platforms, report)
+    frame = frame[frame["compatible"] & frame["precision"].isin(precisions or N.PRECISIONS) & frame["mode"].isin(modes)]
+    host = report.host
+    names = {s.key: s for s in specs}
+    model_rows, platform_rows, plan = {}, {}, []
+    for r in frame.itertuples(index=False):
+        spec = names[r.model]
+        model_rows[spec.key] = {"model_id": spec.key, "model_name": spec.name, "category": spec.category}
+        for device in _devices_for(r.platform, report):
+            hardware_id = f"{host}/{r.platform}/{device}"
+            platform_rows[hardware_id] = {
+                "hardware_id": hardware_id,
+                "hardware_type": r.platform,
+                "hardware_name": report.get(r.platform).name or r.platform,
+                "device": device,
+                "host": host,
+            }
+            for batch, scenario in itertools.product(batch_sizes, scenarios):
+                key = (spec.key, hardware_id, r.backend, r.precision, batch, r.mode, scenario)
+                plan.append(
+                    dict(
+                        zip(
+                            ("model_id", "hardware_id", "backend", "precision", "batch_size", "mode", "scenario"),
+                            key,
+                            strict=True,
+                        )
+                    )
+                )
+                plan[-1]["plan_key"] = "|".join(map(str, key))
+    now_ms = int(time.time() * 1000)
+    detection = [
+        {
+            "detection_id": f"local:{host}:{now_ms}",
+            "hardware_type": p.platform,
+            "host": host,
+            "is_available": p.available,
+            "reason": p.reason or None,
+            "detected_at": now_ms,
+            "sweep_id": None,
+            "mlflow_run_id": None,
+        }
+        for p in report.platforms
+    ]
+    with MirrorStore(db_path) as store:
+        with store.transaction():
+            store.upsert_dimensions(list(model_rows.values()), list(platform_rows.values()))
+            new = store.add_plan(plan)
+            store.log_availability(detection)
+            store.settle()
+        store.gc_dimensions()
+        ((pending,),) = store.execute("SELECT count(*) FROM benchmark_plan WHERE status = 'pending'")
+        version = schema_version(store.con)
+    return {"schema_version": version, "planned": len(plan), "new": new, "pending": int(pending)}

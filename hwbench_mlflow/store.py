@@ -67,7 +67,7 @@ def _connect(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckD
     import duckdb
 
     deadline = time.monotonic() + max(lock_timeout_s, 0.0)
-    config = {"enable_external_access": "false"} if read_only else {}
+    config = {"enable_external_access": "false"} if read_only else {"threads": "1"}
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config)
@@ -102,13 +102,13 @@ def schema_files(directory: Path = SCHEMA_DIR) -> list[tuple[int, Path]]:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
+    ((exists,),) = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'schema_version'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    ).fetchall()
+    if not exists:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0) if row else 0
+    ((version,),) = con.execute("SELECT max(version) FROM schema_version").fetchall()
+    return int(version or 0)
 
 
 def migrate(con: duckdb.DuckDBPyConnection, directory: Path = SCHEMA_DIR) -> int:
@@ -275,8 +275,8 @@ class MirrorStore:
     def _apply_views(self) -> None:
         text = (SQL_DIR / "views.sql").read_text()
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        row = self.con.execute("SELECT views_hash FROM sync_state WHERE id = 1").fetchone()
-        if row and row[0] == digest:
+        ((current,),) = self.con.execute("SELECT views_hash FROM sync_state WHERE id = 1").fetchall()
+        if current == digest:
             return
         with self.transaction():
             self.con.execute(text)
@@ -296,9 +296,10 @@ class MirrorStore:
         with self.lock:
             self.con.execute("COMMIT")
 
-    def execute(self, sql: str, params: Any = None) -> Any:
+    def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement to completion; its rows."""
         with self.lock:
-            return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+            return (self.con.execute(sql, params) if params is not None else self.con.execute(sql)).fetchall()
 
     def with_tables(self, statements: Sequence[str], **tables: Any) -> list[Any]:
         """Run ``statements`` with Arrow ``tables`` visible under their keyword names."""
@@ -313,10 +314,10 @@ class MirrorStore:
 
     # -- reading what the mirror holds ----------------------------------------------------
     def state(self) -> SyncState:
-        uri, wm, cursor = self.execute(
+        ((uri, wm, cursor),) = self.execute(
             "SELECT tracking_uri, watermark_ms, recheck_cursor_ms FROM sync_state WHERE id = 1"
-        ).fetchone()
-        deleted = frozenset(r[0] for r in self.execute("SELECT mlflow_run_id FROM sync_deleted_runs").fetchall())
+        )
+        deleted = frozenset(r[0] for r in self.execute("SELECT mlflow_run_id FROM sync_deleted_runs"))
         return SyncState(uri, wm, int(cursor or 0), deleted)
 
     def index(self) -> dict[str, IndexEntry]:
@@ -324,7 +325,7 @@ class MirrorStore:
             "SELECT mlflow_run_id, 'result', content_hash, epoch_ms(created_at), samples_count, experiment_id "
             "FROM performance_results UNION ALL "
             "SELECT mlflow_run_id, 'sweep', content_hash, epoch_ms(created_at), 0, experiment_id FROM sweeps"
-        ).fetchall()
+        )
         return {r[0]: IndexEntry(r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in rows}
 
     def recheck_window(self, cursor_ms: int, size: int) -> tuple[int, int | None]:
@@ -333,8 +334,8 @@ class MirrorStore:
             "SELECT ms FROM (SELECT epoch_ms(created_at) AS ms FROM performance_results "
             "UNION ALL SELECT epoch_ms(created_at) FROM sweeps) WHERE ms >= ? ORDER BY ms LIMIT 1 OFFSET ?",
             [cursor_ms, size],
-        ).fetchone()
-        return cursor_ms, (int(row[0]) if row else None)
+        )
+        return cursor_ms, (int(row[0][0]) if row else None)
 
     # -- writing ----------------------------------------------------------------------------
     def clear_mirror(self) -> None:
@@ -472,7 +473,7 @@ class MirrorStore:
             ("plan_key", "model_id", "hardware_id", "backend", "precision", "mode", "scenario"), "string"
         )
         cols["batch_size"] = "int32"
-        before = self.execute("SELECT count(*) FROM benchmark_plan").fetchone()[0]
+        ((before,),) = self.execute("SELECT count(*) FROM benchmark_plan")
         self.with_tables(
             [
                 "INSERT INTO benchmark_plan BY NAME SELECT *, 'pending' AS status, now()::TIMESTAMP AS planned_at"
@@ -480,7 +481,8 @@ class MirrorStore:
             ],
             data=arrow_table(rows, cols),
         )
-        return int(self.execute("SELECT count(*) FROM benchmark_plan").fetchone()[0] - before)
+        ((after,),) = self.execute("SELECT count(*) FROM benchmark_plan")
+        return int(after - before)
 
     def replace_availability(self, run_ids: list[str], rows: list[dict[str, Any]]) -> None:
         """The detections logged by these sweep runs, replaced by ``rows``."""

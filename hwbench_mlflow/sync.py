@@ -10,10 +10,11 @@ What MLflow (3.17) lets a sync see, and how each case converges:
 * **soft-deleted runs**: ``run_view_type=DELETED_ONLY`` every sync; they leave the mirror.
   The ids are kept, so a run restored later is read back by id.
 * **metrics or tags logged later onto old runs, and runs purged by ``mlflow gc``**: no
-  search filter sees either, so each incremental sync re-reads a window of about
-  ``recheck`` runs by start time, moving on each time and wrapping around: every run is
-  compared again after ``ceil(runs / recheck)`` syncs, changes are rewritten, and mirrored
-  runs missing from their window (purged) are removed. ``--full`` rebuilds everything.
+  search filter sees either, so each incremental sync re-reads a window of mirrored runs
+  by start time (``recheck`` runs, less what the sync already read, at least a tenth),
+  moving on each time and wrapping around: every run is compared again after at most
+  ``ceil(10 * runs / recheck)`` syncs, changes are rewritten, and mirrored runs missing
+  from their window (purged) are removed. ``--full`` rebuilds everything at once.
 
 Each sync is one DuckDB transaction (the watermark included): killed halfway, the file
 keeps the previous state and the next sync starts from it.
@@ -417,7 +418,9 @@ class _SyncPass:
         """Re-read one window of runs by start time; remove mirrored runs gone from it; the next cursor."""
         if self.syncer.recheck == 0 or not self.known:
             return cursor_ms
-        start, end = self.store.recheck_window(cursor_ms, self.syncer.recheck)
+        # a busy sync rechecks less (a tenth at least): the work of one sync stays bounded
+        size = max(self.syncer.recheck // 10, self.syncer.recheck - self.report.runs_read, 1)
+        start, end = self.store.recheck_window(cursor_ms, size)
         where = f"attributes.start_time >= {start}" + (f" AND attributes.start_time < {end}" if end else "")
         returned: set[str] = set()
         for page in self.syncer.reader.pages(exp_ids, where):
@@ -469,7 +472,7 @@ class _SyncPass:
                     continue
                 self.sweeps.append(row)
                 self.availability.extend(availability)
-            else:
+            elif role != "sync":  # a sync job's own run (MLproject entry point) is not data
                 self._ignore(rid, "runs not made by hwbench")
         if samples and self.loader is not None:
             self.loader.submit(samples)

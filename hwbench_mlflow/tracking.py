@@ -306,3 +306,22 @@ class RunReader:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return [r for r in pool.map(fetch, runs) if r is not None]
+
+
+def log_sync_report(run_id: str, report: Any) -> None:
+    """Record a sync on the active ``mlflow run`` run (the MLproject's ``sync`` entry point)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient(resolve_tracking_uri(None))
+    now = int(time.time() * 1000)
+    metrics = {f"sync_{k}": float(v) for k, v in report.counts().items()}
+    metrics["sync_seconds"] = report.seconds
+    existing = set(client.get_run(run_id).data.params)
+    params = {"db_path": report.db_path, "sync_kind": report.kind}
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+        params=[Param(k, v) for k, v in params.items() if k not in existing],
+        tags=[RunTag(N.T_ROLE, "sync")],
+    )
