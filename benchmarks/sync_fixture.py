@@ -98,7 +98,9 @@ def config_metrics(rng: random.Random, samples: list[float], batch: int) -> dict
     }
 
 
-def add_sweep(client: Any, experiment_id: str, sweep_no: int, n_configs: int, start_ms: int, seed: int = 0) -> list[str]:
+def add_sweep(
+    client: Any, experiment_id: str, sweep_no: int, n_configs: int, start_ms: int, seed: int = 0
+) -> list[str]:
     """One sweep parent + ``n_configs`` finished child runs starting at ``start_ms``; their ids."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -165,9 +167,15 @@ def add_sweep(client: Any, experiment_id: str, sweep_no: int, n_configs: int, st
 
 
 def build_fixture(
-    tracking_uri: str, n_runs: int, artifact_root: Path, seed: int = 0, progress: bool = True, first_sweep: int = 0
+    tracking_uri: str,
+    n_runs: int,
+    artifact_root: Path,
+    seed: int = 0,
+    progress: bool = True,
+    first_sweep: int = 0,
+    configs_per_sweep: int = CONFIGS_PER_SWEEP,
 ) -> str:
-    """Add ``n_runs`` config runs (plus one sweep run per 50) to a store; the experiment id.
+    """Add ``n_runs`` config runs (plus a sweep run per ``configs_per_sweep``) to a store; the experiment id.
 
     ``artifact_root`` holds the experiment's artifacts (never the caller's cwd).
     """
@@ -183,15 +191,15 @@ def build_fixture(
         if exp
         else client.create_experiment(FIXTURE_EXPERIMENT, artifact_location=Path(artifact_root).resolve().as_uri())
     )
-    n_sweeps = -(-n_runs // CONFIGS_PER_SWEEP)
+    n_sweeps = -(-n_runs // configs_per_sweep)
     now = int(time.time() * 1000)
     t0 = time.perf_counter()
     for s in range(n_sweeps):
-        n = min(CONFIGS_PER_SWEEP, n_runs - s * CONFIGS_PER_SWEEP)
+        n = min(configs_per_sweep, n_runs - s * configs_per_sweep)
         start = now - 30 * DAY_MS + s * (30 * DAY_MS // max(n_sweeps, 1))
         add_sweep(client, experiment_id, first_sweep + s, n, start, seed)
         if progress and (s % 10 == 9 or s == n_sweeps - 1):
-            done = s * CONFIGS_PER_SWEEP + n
+            done = s * configs_per_sweep + n
             rate = done / (time.perf_counter() - t0)
             print(f"  fixture: {done}/{n_runs} runs ({rate:.0f} runs/s)", flush=True)
     return experiment_id

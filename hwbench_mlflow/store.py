@@ -329,13 +329,16 @@ class MirrorStore:
         return {r[0]: IndexEntry(r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in rows}
 
     def recheck_window(self, cursor_ms: int, size: int) -> tuple[int, int | None]:
-        """``[cursor, end)`` holding about ``size`` mirrored runs by start time; ``end`` None = to the end."""
-        row = self.execute(
-            "SELECT ms FROM (SELECT epoch_ms(created_at) AS ms FROM performance_results "
-            "UNION ALL SELECT epoch_ms(created_at) FROM sweeps) WHERE ms >= ? ORDER BY ms LIMIT 1 OFFSET ?",
-            [cursor_ms, size],
+        """``[cursor, end)`` holding about ``size`` mirrored runs by start time (at least one
+        distinct start time, so the cursor always moves); ``end`` None = to the end."""
+        starts = (
+            "(SELECT epoch_ms(created_at) AS ms FROM performance_results"
+            " UNION ALL SELECT epoch_ms(created_at) FROM sweeps)"
         )
-        return cursor_ms, (int(row[0][0]) if row else None)
+        row = self.execute(f"SELECT ms FROM {starts} WHERE ms >= ? ORDER BY ms LIMIT 1 OFFSET ?", [cursor_ms, size])
+        if row and row[0][0] <= cursor_ms:
+            row = self.execute(f"SELECT min(ms) FROM {starts} WHERE ms > ?", [cursor_ms])
+        return cursor_ms, (int(row[0][0]) if row and row[0][0] is not None else None)
 
     # -- writing ----------------------------------------------------------------------------
     def clear_mirror(self) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import yaml
 from mlflow import MlflowClient
 
@@ -14,7 +15,7 @@ from hwbench_mlflow import names as N
 from tests._util import REPO, child_runs, clean_env
 
 
-def _mlflow_run(tmp_path: Path, *params: str) -> tuple[subprocess.CompletedProcess[str], str]:
+def _mlflow_run(tmp_path: Path, *params: str, entry: str = "benchmark") -> tuple[subprocess.CompletedProcess[str], str]:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
     if client.get_experiment_by_name("mlproject") is None:
@@ -28,7 +29,7 @@ def _mlflow_run(tmp_path: Path, *params: str) -> tuple[subprocess.CompletedProce
         "run",
         ".",
         "-e",
-        "benchmark",
+        entry,
         "--env-manager",
         "local",
         "--experiment-name",
@@ -51,7 +52,10 @@ def test_conda_env_matches_requirements():
 
 
 def test_benchmark_entry_point_makes_the_project_run_the_parent(tmp_path):
-    proc, uri = _mlflow_run(tmp_path, "model=bert-tiny", "hardware=cpu", "batch_sizes=1,2", "max_time=1")
+    db = tmp_path / "mirror.duckdb"
+    proc, uri = _mlflow_run(
+        tmp_path, "model=bert-tiny", "hardware=cpu", "batch_sizes=1,2", "max_time=1", f"db_path={db}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = child_runs(uri)
     assert sorted(r.info.run_name for r in runs) == [
@@ -65,6 +69,25 @@ def test_benchmark_entry_point_makes_the_project_run_the_parent(tmp_path):
     assert parent.data.tags[N.T_ROLE] == "sweep"
     assert parent.info.status == "FINISHED"
     assert all(r.info.status == "FINISHED" for r in runs)
+    # the sweep synced its two results into the DuckDB file it was given
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM performance_results").fetchall() == [(2,)]
+
+    # the `sync` entry point: a full rebuild, its counts logged on its own run
+    proc, _ = _mlflow_run(tmp_path, f"db_path={db}", "full=true", entry="sync")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sync_runs = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("mlproject").experiment_id])
+        if r.data.tags.get(N.T_ROLE) == "sync"
+    ]
+    assert len(sync_runs) == 1
+    metrics = sync_runs[0].data.metrics
+    assert metrics["sync_rows_written"] == 3  # two results + the sweep, now finished
+    assert sync_runs[0].data.params["sync_kind"] == "full"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM performance_results").fetchall() == [(2,)]
+        assert con.sql("SELECT count(*) FROM sweeps").fetchall() == [(1,)]
 
 
 def test_benchmark_entry_point_rejects_bad_params(tmp_path):
