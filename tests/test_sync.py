@@ -256,7 +256,6 @@ def test_incremental_converges_on_every_case(store):
     # a tag and a metric logged later onto a run that ended weeks ago: the end_time
     # watermark cannot see it; the rolling recheck does within ceil(10 * runs / recheck) syncs
     old = child_runs(uri)[-1].info.run_id
-    old_start = client.get_run(old).info.start_time
     client.set_tag(old, N.T_SIMULATION_REASON, "late note")
     client.log_metric(old, N.M_ENERGY, 1.25)
     sync(uri, db, "--recheck", "0")
@@ -275,14 +274,16 @@ def test_incremental_converges_on_every_case(store):
     assert _count(db) == 20
 
     # purged by `mlflow gc` between two syncs: only comparing ids finds it
-    purged = [r.info.run_id for r in child_runs(uri) if r.info.start_time < old_start][:2]
+    weeks_ago = int(time.time() * 1000) - 86_400_000
+    purged = [r.info.run_id for r in child_runs(uri) if r.info.start_time < weeks_ago and r.info.run_id != old][:2]
+    assert len(purged) == 2
     for rid in purged:
         client.delete_run(rid)
     gc = subprocess.run(
         [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", uri, "--run-ids", ",".join(purged)],
         capture_output=True,
         text=True,
-        env=clean_env(),
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
         timeout=300,
     )
     assert gc.returncode == 0, gc.stderr
