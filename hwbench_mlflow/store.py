@@ -527,10 +527,14 @@ def arrow_table(rows: list[dict[str, Any]], columns: dict[str, Any]) -> Any:
 
 
 class SampleLoader:
-    """Loads ``raw_latencies_ms.json`` files into ``latency_samples`` from a background
-    thread while the caller goes on reading MLflow: DuckDB parses the JSON in C++ without
-    the GIL (on a connection of its own, so a bad file cannot abort the store's open
-    transaction), then the rows go into that transaction."""
+    """Loads ``raw_latencies_ms.json`` files into ``latency_samples`` inside the store's open
+    transaction, from a background thread, while the caller goes on reading MLflow.
+
+    Parsing is Python's json in a helper process once there are many files (so it never
+    holds the caller's GIL), inline for a handful; the insert from Arrow runs in DuckDB
+    without the GIL."""
+
+    POOL_FROM_FILES = 200
 
     def __init__(self, store: MirrorStore) -> None:
         self.store = store
@@ -539,6 +543,7 @@ class SampleLoader:
         self.unreadable: list[str] = []
         self.error: BaseException | None = None
         self.cancelled = False
+        self.pool: Any = None
         self.thread = threading.Thread(target=self._work, name="hwbench-samples", daemon=True)
         self.thread.start()
 
@@ -562,41 +567,46 @@ class SampleLoader:
         return self.counts
 
     def _work(self) -> None:
-        import duckdb
+        from .samples_io import SampleReaderProcess, read_samples
 
-        with duckdb.connect(config={"threads": "1"}) as parser:
+        try:
             while (batch := self.jobs.get()) is not None:
                 if self.error is not None or self.cancelled:
                     continue
                 try:
-                    parsed = self._parse(parser, [(r, p) for r, p in batch if os.path.isfile(p)])
-                    if parsed is not None and parsed.num_rows:
-                        self.store.with_tables(["INSERT INTO latency_samples SELECT * FROM parsed"], parsed=parsed)
-                        ids, n = parsed.column(0).value_counts().flatten()
-                        for rid, count in zip(ids.to_pylist(), n.to_pylist(), strict=True):
-                            self.counts[rid] = self.counts.get(rid, 0) + count
+                    if self.pool is None and len(batch) >= self.POOL_FROM_FILES:
+                        self.pool = SampleReaderProcess()
+                    if self.pool is None:
+                        self._insert(read_samples(batch))
+                    else:  # one batch at a time: a pipe holds less than a batch's result
+                        self.pool.submit(batch)
+                        self._insert(self.pool.result())
                 except BaseException as exc:  # re-raised in the caller's thread by finish()
                     self.error = exc
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            if self.pool is not None:
+                self.pool.close()
 
-    def _parse(self, parser: Any, batch: list[tuple[str, str]]) -> Any:
-        """The rows of ``batch`` as an Arrow table; an unreadable file is left out (bisecting)."""
-        import duckdb
+    def _insert(self, parsed: tuple[list[str], list[int], Any, list[str]]) -> None:
+        import numpy as np
         import pyarrow as pa
 
-        if not batch:
-            return None
-        parser.register("files", pa.table({"run_id": [b[0] for b in batch], "path": [b[1] for b in batch]}))
-        try:
-            return parser.sql(
-                "SELECT run_id AS mlflow_run_id, unnest(range(len(latencies_ms)))::INTEGER AS iteration,"
-                " unnest(latencies_ms) AS latency_ms FROM read_json($paths, filename = true,"
-                " columns = {'latencies_ms': 'DOUBLE[]'}) j JOIN files f ON f.path = j.filename",
-                params={"paths": [b[1] for b in batch]},
-            ).to_arrow_table()
-        except duckdb.Error:
-            if len(batch) == 1:
-                self.unreadable.append(batch[0][0])
-                return None
-            parts = [self._parse(parser, half) for half in (batch[: len(batch) // 2], batch[len(batch) // 2 :])]
-            parts = [p for p in parts if p is not None]
-            return pa.concat_tables(parts) if parts else None
+        ids, counts, values, bad = parsed
+        self.unreadable.extend(bad)
+        if not ids:
+            return
+        n = np.asarray(counts, dtype=np.int64)
+        owner = np.repeat(np.arange(len(ids), dtype=np.int32), n)
+        starts = np.repeat(np.cumsum(n) - n, n)
+        table = pa.table(
+            {
+                "mlflow_run_id": pa.DictionaryArray.from_arrays(pa.array(owner), pa.array(ids, pa.string())),
+                "iteration": pa.array((np.arange(len(values)) - starts).astype(np.int32)),
+                "latency_ms": pa.array(values),
+            }
+        )
+        self.store.with_tables(["INSERT INTO latency_samples SELECT * FROM parsed"], parsed=table)
+        for rid, count in zip(ids, counts, strict=True):
+            self.counts[rid] = self.counts.get(rid, 0) + count

@@ -156,6 +156,10 @@ class SyncReport:
         )
         if self.ignored:
             text += "; not mirrored: " + ", ".join(f"{n} {why}" for why, n in self.ignored.most_common())
+        if self.unreadable_samples:
+            text += (
+                f"; {len(self.unreadable_samples)} unreadable {N.A_RAW_SAMPLES} (e.g. run {self.unreadable_samples[0]})"
+            )
         return text
 
 

@@ -22,7 +22,7 @@ from mlflow.entities import Param
 import hwbench_mlflow as hb
 from benchmarks.sync_fixture import FIXTURE_EXPERIMENT, add_sweep, build_fixture
 from hwbench_mlflow import names as N
-from hwbench_mlflow.store import DATA_TABLES, migrate, schema_files
+from hwbench_mlflow.store import DATA_TABLES, SampleLoader, migrate, schema_files
 from hwbench_mlflow.sync import Syncer
 from tests._util import FAST, REPO, child_runs, clean_env, run_cli
 
@@ -395,6 +395,26 @@ def test_sync_refuses_a_file_of_another_store(store, tmp_path):
     proc = run_cli(["sync", "--tracking-uri", f"sqlite:///{tmp_path}/none.db", "--db-path", "x.duckdb"], tmp_path)
     assert proc.returncode == 2 and "no MLflow store at" in proc.stderr
     assert not (tmp_path / "none.db").exists() and not (tmp_path / "x.duckdb").exists()
+
+
+def test_samples_parsed_in_a_helper_process_match_and_a_bad_file_is_reported(store, monkeypatch):
+    uri, db = store["uri"], store["db"]
+    sync(uri, db)
+    inline = snapshot(db)
+    monkeypatch.setattr(SampleLoader, "POOL_FROM_FILES", 1)  # what a big sync does
+    helper_db = store["dir"] / "helper.duckdb"
+    report = Syncer(uri, helper_db).run()
+    assert report.samples_written == sum(1 for _ in inline["latency_samples"]) > 0
+    assert snapshot(helper_db) == inline
+    # one corrupt artifact: that run keeps samples_count 0, the sync says which
+    victim = child_runs(uri)[0]
+    path = Path(victim.info.artifact_uri.removeprefix("file://")) / N.A_RAW_SAMPLES
+    path.write_text('{"latencies_ms": [1.0, ')
+    report = Syncer(uri, store["dir"] / "bad.duckdb").run()
+    assert report.unreadable_samples == [victim.info.run_id]
+    assert f"1 unreadable {N.A_RAW_SAMPLES} (e.g. run {victim.info.run_id})" in report.line()
+    sql = f"SELECT samples_count FROM performance_results WHERE mlflow_run_id = '{victim.info.run_id}'"
+    assert _count(store["dir"] / "bad.duckdb", sql) == 0
 
 
 # ----------------------------------------------------------------------------- schema
