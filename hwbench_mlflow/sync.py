@@ -22,13 +22,15 @@ keeps the previous state and the next sync starts from it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,13 +356,27 @@ class Syncer:
             full = full or state.watermark_ms is None
             report = SyncReport("full" if full else "incremental", str(self.db_path), self.uri_key)
             pass_ = _SyncPass(self, store, report, store.index(), full, on_progress)
-            with store.transaction():
+            with store.transaction(), _gc_paused():
                 pass_.execute(state, int(started * 1000))
             store.gc_dimensions()
             report.seconds = time.perf_counter() - t0
             with store.transaction():
                 store.log_sync(report.kind, started, report.seconds, report.counts())
         return report
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic GC while MLflow's ORM builds thousands of short-lived objects: each
+    collection would walk the whole heap of an interpreter that imported mlflow (measured:
+    a third of search_runs' time). Refcounting still frees them; GC resumes after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _SyncPass:
