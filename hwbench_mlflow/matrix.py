@@ -197,7 +197,8 @@ def init_db(
             new = store.add_plan(plan)
             store.log_availability(detection)
             store.settle()
-        store.gc_dimensions()
+        with store.transaction():
+            store.gc_dimensions()
         ((pending,),) = store.execute("SELECT count(*) FROM benchmark_plan WHERE status = 'pending'")
         version = schema_version(store.con)
     return {"schema_version": version, "planned": len(plan), "new": new, "pending": int(pending)}

@@ -385,22 +385,25 @@ class MirrorStore:
                     data=arrow_table(rows, dict.fromkeys(rows[0], "string")),
                 )
 
-    def settle(self) -> None:
+    def settle(self, model_ids: list[str] | None = None, hardware_ids: list[str] | None = None) -> None:
         """Derived state, recomputed from the results so that any order of syncs agrees:
-        dimension attributes from each one's newest run, experiment names, the plan's status."""
-        self.execute(
-            "UPDATE models SET model_name = s.model_name, category = s.category FROM ("
-            " SELECT model_id, arg_max(params->>'model_name', (created_at, mlflow_run_id)) AS model_name,"
-            " arg_max(params->>'category', (created_at, mlflow_run_id)) AS category"
-            " FROM performance_results GROUP BY model_id) s WHERE models.model_id = s.model_id"
-            " AND (models.model_name IS DISTINCT FROM s.model_name OR models.category IS DISTINCT FROM s.category)"
-        )
-        self.execute(
-            "UPDATE hardware_platforms SET hardware_name = s.hardware_name FROM ("
-            " SELECT hardware_id, arg_max(params->>'hardware_name', (created_at, mlflow_run_id)) AS hardware_name"
-            " FROM performance_results GROUP BY hardware_id) s WHERE hardware_platforms.hardware_id = s.hardware_id"
-            " AND hardware_platforms.hardware_name IS DISTINCT FROM s.hardware_name"
-        )
+        dimension attributes from each one's newest run (only these ids when given), and
+        the plan's status."""
+        for table, key, attrs, only in (
+            ("models", "model_id", ("model_name", "category"), model_ids),
+            ("hardware_platforms", "hardware_id", ("hardware_name",), hardware_ids),
+        ):
+            newest = ", ".join(f"arg_max(params->>'{a}', (created_at, mlflow_run_id)) AS {a}" for a in attrs)
+            changed = " OR ".join(f"{table}.{a} IS DISTINCT FROM s.{a}" for a in attrs)
+            where = "" if only is None else f" WHERE list_contains($ids, {key})"
+            self.execute(
+                f"UPDATE {table} SET {', '.join(f'{a} = s.{a}' for a in attrs)} FROM ("
+                f" SELECT {key}, {newest} FROM performance_results{where} GROUP BY {key}) s"
+                f" WHERE {table}.{key} = s.{key} AND ({changed})",
+                {"ids": only} if only is not None else None,
+            )
+        if not self.execute("SELECT 1 FROM benchmark_plan LIMIT 1"):
+            return
         self.execute(
             "UPDATE benchmark_plan SET status = coalesce(s.status, 'pending'), mlflow_run_id = s.mlflow_run_id,"
             " updated_at = s.created_at FROM (SELECT p.plan_key, r.status, r.mlflow_run_id, r.created_at"
@@ -424,17 +427,16 @@ class MirrorStore:
         )
 
     def gc_dimensions(self) -> None:
-        """Drop models / platforms nothing refers to. Its own transaction: DuckDB refuses to
-        delete a referenced key in the transaction that deleted the references."""
-        with self.transaction():
-            self.execute(
-                "DELETE FROM models WHERE model_id NOT IN (SELECT model_id FROM performance_results)"
-                " AND model_id NOT IN (SELECT model_id FROM benchmark_plan)"
-            )
-            self.execute(
-                "DELETE FROM hardware_platforms WHERE hardware_id NOT IN (SELECT hardware_id FROM performance_results)"
-                " AND hardware_id NOT IN (SELECT hardware_id FROM benchmark_plan)"
-            )
+        """Drop models / platforms nothing refers to. Not in the transaction that deleted the
+        references: DuckDB refuses to delete a key referenced earlier in the same transaction."""
+        self.execute(
+            "DELETE FROM models WHERE model_id NOT IN (SELECT model_id FROM performance_results)"
+            " AND model_id NOT IN (SELECT model_id FROM benchmark_plan)"
+        )
+        self.execute(
+            "DELETE FROM hardware_platforms WHERE hardware_id NOT IN (SELECT hardware_id FROM performance_results)"
+            " AND hardware_id NOT IN (SELECT hardware_id FROM benchmark_plan)"
+        )
 
     def set_state(self, tracking_uri: str, watermark_ms: int, cursor_ms: int, deleted: set[str], full: bool) -> None:
         self.execute(

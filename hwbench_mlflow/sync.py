@@ -358,9 +358,9 @@ class Syncer:
             pass_ = _SyncPass(self, store, report, store.index(), full, on_progress)
             with store.transaction(), _gc_paused():
                 pass_.execute(state, int(started * 1000))
-            store.gc_dimensions()
-            report.seconds = time.perf_counter() - t0
             with store.transaction():
+                store.gc_dimensions()
+                report.seconds = time.perf_counter() - t0
                 store.log_sync(report.kind, started, report.seconds, report.counts())
         return report
 
@@ -533,7 +533,10 @@ class _SyncPass:
         store.replace_availability([r["mlflow_run_id"] for r in self.sweeps], self.availability)
         if self.results or self.sweeps or self.remove:
             store.rename_experiments(self.experiments)
-            store.settle()
+            if self.remove or self.full:
+                store.settle()
+            else:  # only what this sync wrote can have a newer newest run
+                store.settle(sorted(self.models), sorted(self.platforms))
         self.report.rows_written = len(self.results) + len(self.sweeps)
 
 
