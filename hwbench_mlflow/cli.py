@@ -563,7 +563,7 @@ def sync(
     syncer = Syncer(
         tracking_uri, db_path, recheck=n_recheck, slack_s=slack_s, lock_timeout_s=_float("--lock-timeout", lock_timeout)
     )
-    report = syncer.run(full=full)
+    report = _sync_with_status(syncer, full)
     click.echo(report.line())
     _mlflow_run_metrics(report)
     if interval is None:
@@ -579,10 +579,19 @@ def sync(
     try:
         while True:
             time.sleep(interval)
-            click.echo(syncer.run().line())
+            click.echo(_sync_with_status(syncer, False).line())
     except KeyboardInterrupt:
         click.echo("hwbench: watch stopped; the mirror holds the last completed sync", err=True)
         return 0
+
+
+def _sync_with_status(syncer: Any, full: bool) -> Any:
+    """One sync; on a terminal, a live count of the runs read so far."""
+    err = _console(stderr=True)
+    if not err.is_terminal:
+        return syncer.run(full=full)
+    with err.status("sync: reading MLflow runs ...") as status:
+        return syncer.run(full=full, on_progress=lambda n: status.update(f"sync: {n} MLflow runs read ..."))
 
 
 def _mlflow_run_metrics(report: Any) -> None:
