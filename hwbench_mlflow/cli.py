@@ -418,11 +418,25 @@ def _print_summary(sweep: Any) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
-def hardware(as_json: bool) -> int:
-    """What is really present on this host, each platform with the reason when absent."""
+@click.option(
+    "--db-path",
+    help=f"Log this detection to the availability log of this DuckDB file (default: {DEFAULT_DB_PATH} if it exists).",
+)
+@click.option("--no-db", is_flag=True, help="Do not log the detection.")
+def hardware(as_json: bool, db_path: str | None, no_db: bool) -> int:
+    """What is really present on this host, each platform with the reason when absent;
+    the detection is logged to the DuckDB mirror's hardware_availability_log."""
     from .hardware import detect_hardware
 
+    if db_path is not None:
+        check_db_path(db_path)
     report = detect_hardware()
+    target = db_path or (DEFAULT_DB_PATH if Path(DEFAULT_DB_PATH).is_file() else None)
+    if target and not no_db:
+        from .store import log_detection
+
+        log_detection(target, report)
+        click.echo(f"detection logged to {target} (hardware_availability_log)", err=True)
     if as_json:
         import json
 

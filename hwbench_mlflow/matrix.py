@@ -139,11 +139,9 @@ def init_db(
     compatible model × platform × backend × device × precision × batch × mode × scenario
     (default: the catalog × the platforms detected here), and this detection in the
     availability log. Existing rows stay; the plan's status comes from synced results."""
-    import time
-
     from .hardware import detect_hardware
     from .runner import _devices_for, select_models
-    from .store import MirrorStore, schema_version
+    from .store import MirrorStore, detection_rows, schema_version
 
     report = detect_hardware()
     specs = select_models(list(models or []), category, all_models=models is None)
@@ -177,20 +175,7 @@ def init_db(
                     )
                 )
                 plan[-1]["plan_key"] = "|".join(map(str, key))
-    now_ms = int(time.time() * 1000)
-    detection = [
-        {
-            "detection_id": f"local:{host}:{now_ms}",
-            "hardware_type": p.platform,
-            "host": host,
-            "is_available": p.available,
-            "reason": p.reason or None,
-            "detected_at": now_ms,
-            "sweep_id": None,
-            "mlflow_run_id": None,
-        }
-        for p in report.platforms
-    ]
+    detection = detection_rows(report)
     with MirrorStore(db_path) as store:
         with store.transaction():
             store.upsert_dimensions(list(model_rows.values()), list(platform_rows.values()))

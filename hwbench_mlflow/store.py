@@ -503,6 +503,30 @@ class MirrorStore:
             )
 
 
+def detection_rows(report: Any, now_ms: int | None = None) -> list[dict[str, Any]]:
+    """A hardware detection (``hardware.HardwareReport``) as availability-log rows."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return [
+        {
+            "detection_id": f"local:{report.host}:{now_ms}",
+            "hardware_type": p.platform,
+            "host": report.host,
+            "is_available": p.available,
+            "reason": p.reason or None,
+            "detected_at": now_ms,
+            "sweep_id": None,
+            "mlflow_run_id": None,
+        }
+        for p in report.platforms
+    ]
+
+
+def log_detection(db_path: str | os.PathLike[str], report: Any) -> None:
+    """Append one detection to the file's ``hardware_availability_log`` (schema created if new)."""
+    with MirrorStore(db_path) as store, store.transaction():
+        store.log_availability(detection_rows(report))
+
+
 AVAILABILITY_COLUMNS = {
     "detection_id": "string",
     "hardware_type": "string",

@@ -191,6 +191,25 @@ def test_init_db_plans_pending_rows_that_results_fill(sweep):
     assert pending == 6 and detections == len(N.PLATFORMS)
 
 
+def test_hardware_detection_is_logged_when_asked_or_when_the_mirror_exists(tmp_path):
+    proc = run_cli(["hardware", "--json"], tmp_path)
+    assert proc.returncode == 0 and not (tmp_path / "hwbench.duckdb").exists()  # never creates one unasked
+    for _ in range(2):
+        proc = run_cli(["hardware", "--db-path", "hwbench.duckdb"], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "detection logged to hwbench.duckdb" in proc.stderr
+    proc = run_cli(["hardware", "--no-db"], tmp_path)  # the file exists now, but --no-db
+    assert proc.returncode == 0 and "logged" not in proc.stderr
+    with duckdb.connect(str(tmp_path / "hwbench.duckdb"), read_only=True) as con:
+        rows = con.sql(
+            "SELECT detection_id, hardware_type, is_available, reason FROM hardware_availability_log"
+        ).fetchall()
+    assert len({r[0] for r in rows}) == 2 and len(rows) == 2 * len(N.PLATFORMS)
+    cpu = [r for r in rows if r[1] == "cpu"]
+    assert all(r[2] is True and r[3] is None for r in cpu)
+    assert all(r[3] for r in rows if not r[2])  # every unavailable platform says why
+
+
 def test_no_db_leaves_no_file(tmp_path):
     # fp16 on this CPU is skipped before any worker starts: a cheap, real sweep
     args = ["run", "--model", "bert-tiny", "--hardware", "cpu", "--precision", "fp16", "--no-db"]
