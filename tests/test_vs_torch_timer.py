@@ -10,8 +10,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = [sys.executable, "benchmarks/vs_torch_timer.py", "--batch-sizes", "8", "--max-time", "2", "--check", "0.05"]
-ATTEMPTS = 3  # a shared, noisy machine can move one tool's median; the criterion is agreement within 5 %
+# --repeat 3: the order alternates (ours first, Timer first) and the ratio is the median of the
+# three back-to-back pairs, as the README advises: one pair on this shared machine can land
+# one tool in a slow phase (seen: 1.48, 1.09, 1.15 in three single-pair attempts in a row)
+COMMAND = [
+    sys.executable,
+    "benchmarks/vs_torch_timer.py",
+    "--batch-sizes",
+    "8",
+    "--max-time",
+    "2",
+    "--repeat",
+    "3",
+    "--check",
+    "0.05",
+]
+ATTEMPTS = 3  # the criterion is agreement within 5 %
 
 
 @pytest.mark.slow
