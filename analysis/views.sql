@@ -56,3 +56,40 @@ FROM (SELECT mlflow_run_id, metrics, unnest(json_keys(metrics)) AS key FROM perf
 CREATE OR REPLACE VIEW run_params AS
 SELECT mlflow_run_id, key, json_extract_string(params, '$."' || key || '"') AS value
 FROM (SELECT mlflow_run_id, params, unnest(json_keys(params)) AS key FROM performance_results);
+
+-- One row per `hwbench search` (its parent run): the problem, the answer, the trials used.
+CREATE OR REPLACE VIEW searches AS
+SELECT
+    mlflow_run_id,
+    sweep_id AS search_id,
+    params->>'$.study_name' AS study_name,
+    params->>'$.storage' AS storage,
+    params->>'$.model' AS model,
+    params->>'$.search_configs' AS configs,
+    params->>'$.objective' AS objective,
+    TRY_CAST(params->>'$.memory_limit_mb' AS DOUBLE) AS memory_limit_mb,
+    TRY_CAST(params->>'$.latency_limit_ms' AS DOUBLE) AS latency_limit_ms,
+    TRY_CAST(params->>'$.max_batch' AS INTEGER) AS max_batch,
+    params->>'$.sampler' AS sampler,
+    tags->>'$."hwbench.search.outcome"' AS outcome,
+    tags->>'$."hwbench.search.stop_reason"' AS stop_reason,
+    tags->>'$."hwbench.search.best_config"' AS best_config,
+    tags->>'$."hwbench.search.best_run_id"' AS best_run_id,
+    TRY_CAST(metrics->>'$.best_batch_size' AS INTEGER) AS best_batch_size,
+    TRY_CAST(metrics->>'$.best_objective' AS DOUBLE) AS best_objective,
+    TRY_CAST(metrics->>'$.best_throughput_samples_per_s' AS DOUBLE) AS best_throughput_samples_per_s,
+    TRY_CAST(metrics->>'$.best_latency_p50_ms' AS DOUBLE) AS best_latency_p50_ms,
+    TRY_CAST(metrics->>'$.best_latency_p99_ms' AS DOUBLE) AS best_latency_p99_ms,
+    TRY_CAST(metrics->>'$.best_memory_peak_mb' AS DOUBLE) AS best_memory_peak_mb,
+    TRY_CAST(metrics->>'$.memory_margin_mb' AS DOUBLE) AS memory_margin_mb,
+    TRY_CAST(metrics->>'$.trials_used' AS INTEGER) AS trials_used,
+    TRY_CAST(metrics->>'$.trials_this_run' AS INTEGER) AS trials_this_run,
+    TRY_CAST(metrics->>'$.trials_infeasible' AS INTEGER) AS trials_infeasible,
+    TRY_CAST(metrics->>'$.trials_failed' AS INTEGER) AS trials_failed,
+    host,
+    run_status,
+    experiment_name,
+    created_at,
+    ended_at
+FROM sweeps
+WHERE kind = 'search';

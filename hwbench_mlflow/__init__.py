@@ -7,6 +7,8 @@ The public surface is small and imports nothing heavy until used::
     sweep.to_frame()
     hb.sync()                                   # MLflow → DuckDB (hwbench.duckdb)
     hb.sql("SELECT * FROM results")             # a DataFrame
+    hb.search("bert-tiny", memory_limit_mb=2048)  # the best batch size that fits
+    hb.recommend()                              # the five criteria, per model
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ __all__ = [
     "export",
     "init_db",
     "list_models",
+    "recommend",
     "run_benchmark",
+    "search",
     "sql",
     "sync",
 ]
@@ -44,6 +48,20 @@ def sync(*args: Any, **kwargs: Any) -> Any:
     from .sync import sync as _sync
 
     return _sync(*args, **kwargs)
+
+
+def search(*args: Any, **kwargs: Any) -> Any:
+    """Optuna batch-size search under a memory limit; see :func:`hwbench_mlflow.search.run_search`."""
+    from .search import run_search
+
+    return run_search(*args, **kwargs)
+
+
+def recommend(*args: Any, **kwargs: Any) -> Any:
+    """Recommendations from the DuckDB mirror; see :func:`hwbench_mlflow.recommend.recommend`."""
+    from .recommend import recommend as _recommend
+
+    return _recommend(*args, **kwargs)
 
 
 def sql(query: str, db_path: str = "hwbench.duckdb") -> Any:

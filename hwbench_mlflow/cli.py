@@ -101,6 +101,73 @@ def _console(stderr: bool = False) -> Any:
 # ----------------------------------------------------------------------------- commands
 
 
+MEASURE_OPTIONS = (
+    click.option("--warmup", type=str, default="5", show_default=True, help="Untimed iterations after the first."),
+    click.option("--min-iterations", type=str, default="10", show_default=True, help="Fewest timed iterations."),
+    click.option("--min-time", type=str, default="0.5", show_default=True, help="Fewest seconds of timed loop."),
+    click.option("--max-time", type=str, default="10", show_default=True, help="Cap on the timed loop, seconds."),
+    click.option(
+        "--target-ci",
+        type=str,
+        default="0.02",
+        show_default=True,
+        help="Stop when the 95% CI of the median is within ±this fraction.",
+    ),
+    click.option(
+        "--malloc",
+        type=click.Choice(["tuned", "default"]),
+        default="tuned",
+        show_default=True,
+        help="glibc malloc thresholds in the worker (tuned avoids per-iteration page faults).",
+    ),
+    click.option(
+        "--worker-start",
+        type=click.Choice(["forkserver", "exec"]),
+        default="forkserver",
+        show_default=True,
+        help="Fork workers from a warm server (fast) or start each with a fresh interpreter.",
+    ),
+)
+
+
+def measure_options(timeout_flag: str) -> Any:
+    """The timing-loop options shared by `run` and `search` (whose --timeout is the search's)."""
+    timeout = click.option(
+        timeout_flag, "timeout", type=str, default="900", show_default=True, help="Per-config worker timeout, seconds."
+    )
+
+    def decorate(f: Any) -> Any:
+        for option in reversed((*MEASURE_OPTIONS[:4], timeout, *MEASURE_OPTIONS[4:])):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def build_settings(
+    warmup: str,
+    min_iterations: str,
+    min_time: str,
+    max_time: str,
+    target_ci: str,
+    timeout: str,
+    malloc: str,
+    worker_start: str,
+) -> Any:
+    from .config import MeasureSettings
+
+    return MeasureSettings(
+        warmup=_int("--warmup", warmup),
+        min_iterations=_int("--min-iterations", min_iterations),
+        min_time_s=_float("--min-time", min_time),
+        max_time_s=_float("--max-time", max_time),
+        target_ci=_float("--target-ci", target_ci),
+        timeout_s=_float("--timeout", timeout),
+        malloc=malloc,
+        worker_start=worker_start,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="hwbench-mlflow", prog_name="hwbench")
 def cli() -> None:
@@ -137,35 +204,18 @@ def cli() -> None:
 @click.option("--output", help="Also write the results table (.csv, .json or .parquet).")
 @click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
-@click.option("--warmup", type=str, default="5", show_default=True, help="Untimed iterations after the first.")
-@click.option("--min-iterations", type=str, default="10", show_default=True, help="Fewest timed iterations.")
-@click.option("--min-time", type=str, default="0.5", show_default=True, help="Fewest seconds of timed loop.")
-@click.option("--max-time", type=str, default="10", show_default=True, help="Cap on the timed loop, seconds.")
-@click.option(
-    "--target-ci",
-    type=str,
-    default="0.02",
-    show_default=True,
-    help="Stop when the 95% CI of the median is within ±this fraction.",
-)
-@click.option("--timeout", type=str, default="900", show_default=True, help="Per-config worker timeout, seconds.")
-@click.option(
-    "--malloc",
-    type=click.Choice(["tuned", "default"]),
-    default="tuned",
-    show_default=True,
-    help="glibc malloc thresholds in the worker (tuned avoids per-iteration page faults).",
-)
-@click.option(
-    "--worker-start",
-    type=click.Choice(["forkserver", "exec"]),
-    default="forkserver",
-    show_default=True,
-    help="Fork workers from a warm server (fast) or start each with a fresh interpreter.",
-)
+@measure_options("--timeout")
 @click.option("--db-path", default=DEFAULT_DB_PATH, show_default=True, help="DuckDB mirror synced after the sweep.")
 @click.option("--no-db", is_flag=True, help="Do not sync the DuckDB mirror after the sweep.")
+@click.option(
+    "--memory-constrained",
+    type=str,
+    metavar="MB",
+    help="Instead of a grid: search the batch size that fits in MB (= hwbench search --memory-limit MB).",
+)
+@click.pass_context
 def run(
+    ctx: click.Context,
     models: str | None,
     category: str | None,
     all_models: bool,
@@ -192,6 +242,7 @@ def run(
     worker_start: str,
     db_path: str,
     no_db: bool,
+    memory_constrained: str | None,
 ) -> int:
     """Benchmark a plan; every config is a nested MLflow run of one sweep run, then the
     DuckDB mirror is synced (unless --no-db).
@@ -199,8 +250,37 @@ def run(
     Exit code 0 when every config succeeded, 1 when any failed (or the sync did), 2 on bad input.
     """
     from .catalog import resolve_model
-    from .config import MeasureSettings
 
+    if memory_constrained is not None:
+        from click.core import ParameterSource
+
+        if ctx.get_parameter_source("batch_sizes") != ParameterSource.DEFAULT:
+            raise BadInputError("--memory-constrained searches the batch size; do not combine it with --batch-sizes")
+        if models is None or "," in models:
+            raise BadInputError("--memory-constrained needs exactly one --model (example: --model bert)")
+        return ctx.invoke(
+            search,
+            model=models,
+            hardware=hardware or "cpu",
+            backend=backend,
+            precision=precision,
+            memory_limit=memory_constrained,
+            scenario=scenario,
+            mode_opt="training" if training_mode else mode_opt or "inference",
+            seq_length=seq_length,
+            experiment=experiment,
+            tracking_uri=tracking_uri,
+            warmup=warmup,
+            min_iterations=min_iterations,
+            min_time=min_time,
+            max_time=max_time,
+            target_ci=target_ci,
+            timeout=timeout,
+            malloc=malloc,
+            worker_start=worker_start,
+            db_path=db_path,
+            no_db=no_db,
+        )
     model_list = _items("--model", models) if models is not None else []
     for m in model_list:
         resolve_model(m)
@@ -214,16 +294,7 @@ def run(
     modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt is not None else ["inference"]
     if training_mode:
         modes = ["training"]
-    settings = MeasureSettings(
-        warmup=_int("--warmup", warmup),
-        min_iterations=_int("--min-iterations", min_iterations),
-        min_time_s=_float("--min-time", min_time),
-        max_time_s=_float("--max-time", max_time),
-        target_ci=_float("--target-ci", target_ci),
-        timeout_s=_float("--timeout", timeout),
-        malloc=malloc,
-        worker_start=worker_start,
-    )
+    settings = build_settings(warmup, min_iterations, min_time, max_time, target_ci, timeout, malloc, worker_start)
     seq = _int("--seq-length", seq_length)
     if seq < 1:
         raise BadInputError(f"--seq-length must be >= 1, got {seq}")
@@ -326,6 +397,184 @@ def run(
         err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
         return 1
     return 0 if synced else 1
+
+
+@cli.command()
+@click.option("--model", required=True, help="One catalog key or local HF id.")
+@click.option("--hardware", default="cpu", show_default=True, help="Platforms, comma list (searched over).")
+@click.option("--backend", help="Runtimes, comma list (default: the platform's own; searched over).")
+@click.option("--precision", default="fp32", show_default=True, help="Comma list (searched over).")
+@click.option(
+    "--memory-limit",
+    type=str,
+    metavar="MB",
+    help="Peak memory limit (worker RSS; device memory on GPUs). Default: the host's available memory.",
+)
+@click.option("--latency-limit", type=str, metavar="MS", help="Also keep p99 latency per batch under this.")
+@click.option(
+    "--objective",
+    type=click.Choice(["throughput", "latency-p50", "latency-p95", "latency-p99", "latency-mean"]),
+    default="throughput",
+    show_default=True,
+)
+@click.option("--max-batch", type=str, default="256", show_default=True, help="Largest batch size considered.")
+@click.option("--n-trials", type=str, help="At most this many trials (default: until the planner converges).")
+@click.option("--timeout", "search_timeout", type=str, help="Start no trial after this many seconds.")
+@click.option(
+    "--sampler",
+    type=click.Choice(["planned", "tpe"]),
+    default="planned",
+    show_default=True,
+    help="planned: expand by doubling, then bisect around the best; tpe: Optuna's TPE.",
+)
+@click.option("--storage", help="Optuna storage URL (default: sqlite:///hwbench-optuna.db in the current directory).")
+@click.option("--study-name", help="Name of the Optuna study; an existing study of the same search resumes.")
+@click.option("--seed", type=str, help="Seed of the TPE sampler.")
+@click.option("--mode", "mode_opt", default="inference", show_default=True, help="inference | training.")
+@click.option("--scenario", default="latency", show_default=True, help="latency | throughput.")
+@click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
+@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@measure_options("--trial-timeout")
+@click.option("--db-path", default=DEFAULT_DB_PATH, show_default=True, help="DuckDB mirror synced after the search.")
+@click.option("--no-db", is_flag=True, help="Do not sync the DuckDB mirror after the search.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def search(
+    model: str,
+    hardware: str,
+    backend: str | None,
+    precision: str,
+    memory_limit: str | None,
+    latency_limit: str | None = None,
+    objective: str = "throughput",
+    max_batch: str = "256",
+    n_trials: str | None = None,
+    search_timeout: str | None = None,
+    sampler: str = "planned",
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: str | None = None,
+    mode_opt: str = "inference",
+    scenario: str = "latency",
+    seq_length: str = "128",
+    experiment: str = N.DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    warmup: str = "5",
+    min_iterations: str = "10",
+    min_time: str = "0.5",
+    max_time: str = "10",
+    target_ci: str = "0.02",
+    timeout: str = "900",
+    malloc: str = "tuned",
+    worker_start: str = "forkserver",
+    db_path: str = DEFAULT_DB_PATH,
+    no_db: bool = False,
+    as_json: bool = False,
+) -> int:
+    """Find the batch size that maximises --objective under --memory-limit: an Optuna
+    study whose every trial is a worker run and a nested MLflow run.
+
+    Exit code 0 with an answer, 1 when nothing fits (or the sync failed), 2 on bad input.
+    """
+    from .backends import BACKENDS
+    from .catalog import resolve_model
+
+    if "," in model:
+        raise BadInputError("--model: a search is about one model; run one search per model")
+    resolve_model(model)
+    settings = build_settings(warmup, min_iterations, min_time, max_time, target_ci, timeout, malloc, worker_start)
+    kwargs: dict[str, Any] = {
+        "hardware": parse_choices("--hardware", hardware, N.PLATFORMS),
+        "backend": parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None,
+        "precision": parse_choices("--precision", precision, N.PRECISIONS),
+        "memory_limit_mb": _float("--memory-limit", memory_limit) if memory_limit is not None else None,
+        "latency_limit_ms": _float("--latency-limit", latency_limit) if latency_limit is not None else None,
+        "objective": objective,
+        "max_batch": _int("--max-batch", max_batch),
+        "n_trials": _int("--n-trials", n_trials) if n_trials is not None else None,
+        "timeout_s": _float("--timeout", search_timeout) if search_timeout is not None else None,
+        "sampler": sampler,
+        "storage": storage,
+        "study_name": study_name,
+        "seed": _int("--seed", seed) if seed is not None else None,
+        "mode": parse_choices("--mode", mode_opt, N.MODES)[0],
+        "scenario": parse_choices("--scenario", scenario, N.SCENARIOS)[0],
+        "seq_length": _int("--seq-length", seq_length),
+        "settings": settings,
+        "experiment": experiment,
+        "tracking_uri": tracking_uri,
+    }
+    if not no_db:
+        check_db_path(db_path)
+    from .search import describe, outcome_of, run_search
+
+    err = _console(stderr=True)
+
+    def on_trial(t: Any) -> None:
+        value = f"{t.value:.4g}" if t.value is not None and t.value == t.value else "-"
+        mem = f"{t.memory_mb:.0f} MB" if t.memory_mb is not None else "-"
+        tail = f"  {t.error[:90]}" if t.error else ""
+        err.print(
+            f"  trial {t.number}: {t.config} b{t.batch_size}: {t.state}, {objective} {value}, {mem}{tail}", markup=False
+        )
+
+    err.print(
+        f"[bold]hwbench search[/]: {model}, {objective}, memory limit {memory_limit or 'host'} MB; "
+        "each trial is a fresh worker"
+    )
+    result = run_search(model, on_trial=on_trial, **kwargs)
+    out = _console()
+    if as_json:
+        import json
+
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _print_trials(result)
+    from .tracking import redact_uri
+
+    answer = describe(result)
+    (out if result.best is not None else err).print(("" if result.best else "hwbench: ") + answer, markup=False)
+    out.print(
+        f"MLflow: search run {result.parent_run_id} (experiment '{experiment}', "
+        f"{redact_uri(result.tracking_uri)}); Optuna: optuna-dashboard {result.storage} "
+        f"(study '{result.study_name}')",
+        markup=False,
+    )
+    synced = True if no_db else _sync_after_run(result.tracking_uri, db_path, out, err)
+    return 0 if outcome_of(result) == "found" and synced else 1
+
+
+def _print_trials(result: Any) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"hwbench search {result.study_name}: {result.objective} ({result.direction})")
+    for col in ("trial", "config", "batch", "state", "objective", "samples/s", "p99 ms", "peak MB", "note"):
+        t.add_column(
+            col, justify="right" if col in ("trial", "batch", "objective", "samples/s", "p99 ms", "peak MB") else "left"
+        )
+
+    def num(x: Any, fmt: str) -> str:
+        return format(x, fmt) if x is not None and x == x and abs(x) != float("inf") else ""
+
+    best = result.best.number if result.best else None
+    for tr in sorted(result.trials, key=lambda x: (x.config, x.batch_size)):
+        mem = num(tr.memory_mb, ".0f") + ("+" if tr.memory_capped else "")
+        state = f"[bold green]{tr.state} ★[/]" if tr.number == best else tr.state
+        t.add_row(
+            str(tr.number),
+            tr.config,
+            str(tr.batch_size),
+            state,
+            num(tr.value, ".4g"),
+            num(tr.throughput, ".1f"),
+            num(tr.latency_p99_ms, ".2f"),
+            mem,
+            tr.error[:60],
+        )
+    console = _console()
+    console.print(t)
+    if any(tr.memory_capped for tr in result.trials):
+        console.print("+ stopped by the memory guard: the peak it had reached when stopped (a lower bound)")
 
 
 def _sync_after_run(tracking_uri: str, db_path: str, out: Any, err: Any) -> bool:
@@ -663,6 +912,120 @@ def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
     for path in do_export(db_path, fmt, output, table):
         click.echo(str(path))
     return 0
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--model", "models", help="Only these models, comma list (default: every model with results).")
+@click.option("--weights", help="Best-overall weights, e.g. throughput=0.7,latency=0.3 (default 0.5 each).")
+@click.option("--latency", type=click.Choice(["p50", "p99"]), default="p50", show_default=True)
+@click.option("--memory-limit", type=str, metavar="MB", help="Only configurations whose peak memory fits.")
+@click.option("--prices", type=str, help="YAML: $/hour per platform (cpu: 0.10, cuda: 2.50, ...).")
+@click.option("--power", type=str, help="YAML: watts per platform, used where no energy counter measured it.")
+@click.option("--mode", "mode_opt", default="inference", show_default=True, help="inference | training.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table", show_default=True
+)
+@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to.")
+@click.option("--tracking-uri", help="Where to log the recommendation (default: the store the mirror syncs from).")
+@click.option("--no-log", is_flag=True, help="Do not log the recommendation to MLflow.")
+def recommend(
+    db_path: str,
+    models: str | None,
+    weights: str | None,
+    latency: str,
+    memory_limit: str | None,
+    prices: str | None,
+    power: str | None,
+    mode_opt: str,
+    fmt: str,
+    experiment: str,
+    tracking_uri: str | None,
+    no_log: bool,
+) -> int:
+    """Hardware recommendations per model from the DuckDB mirror: best overall, throughput,
+    latency, memory and value, each with its evidence and a confidence rating."""
+    from .recommend import load_table, parse_weights, to_frame, to_markdown
+    from .recommend import recommend as do_recommend
+
+    w = parse_weights(weights)
+    price_table = load_table(prices, "--prices", "$/hour")
+    power_table = load_table(power, "--power", "watts")
+    limit = _float("--memory-limit", memory_limit) if memory_limit is not None else None
+    recs = do_recommend(
+        db_path,
+        models=_items("--model", models) if models is not None else None,
+        weights=w,
+        latency=latency,
+        memory_limit_mb=limit,
+        prices=price_table,
+        power=power_table,
+        mode=parse_choices("--mode", mode_opt, N.MODES)[0],
+    )
+    frame = to_frame(recs)
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "markdown":
+        click.echo(to_markdown(recs))
+    else:
+        _print_recommendations(recs)
+    for r in recs:
+        if r.warning:
+            click.echo(f"hwbench: warning: {r.model} {r.criterion}: {r.warning}", err=True)
+    if not no_log:
+        from .recommend import log_to_mlflow
+        from .store import connect
+        from .tracking import check_tracking_uri, resolve_tracking_uri
+
+        if tracking_uri is None:
+            con = connect(db_path)
+            try:
+                ((mirrored,),) = con.execute("SELECT tracking_uri FROM sync_state WHERE id = 1").fetchall()
+            finally:
+                con.close()
+            tracking_uri = mirrored
+        uri = resolve_tracking_uri(tracking_uri)
+        check_tracking_uri(uri)
+        params = {
+            "db_path": db_path,
+            "weights": w,
+            "latency": latency,
+            "memory_limit_mb": limit or "none",
+            "models": models or "all",
+            "prices": prices or "none",
+            "power": power or "none",
+            "mode": mode_opt,
+        }
+        run_id = log_to_mlflow(recs, uri, experiment, params)
+        click.echo(f"logged to MLflow: run {run_id} (experiment '{experiment}')", err=True)
+    return 0
+
+
+def _print_recommendations(recs: list[Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title="hwbench recommendations")
+    for col in ("model", "criterion", "recommendation", "value", "confidence", "evidence"):
+        t.add_column(col, overflow="fold")
+    colour = {"high": "green", "medium": "yellow", "low": "red"}
+    for r in recs:
+        if r.status != "recommended":
+            t.add_row(r.model, r.criterion, "[dim]not available[/]", "", "", r.reason)
+            continue
+        where = f"{r.hardware} ({r.device}) {r.backend} {r.precision} b{r.batch_size}"
+        if r.is_simulated:
+            where = "[bold red]SIMULATED[/] " + where
+        ci = (
+            f"; p50 CI [{r.latency_p50_ci_low_ms:.3g}, {r.latency_p50_ci_high_ms:.3g}] ms"
+            if r.latency_p50_ci_low_ms is not None and r.latency_p50_ci_high_ms is not None
+            else ""
+        )
+        value = f"{r.value:.4g} {r.unit}" + (" (estimated)" if r.estimated else "")
+        conf = f"[{colour[r.confidence]}]{r.confidence}[/]"
+        t.add_row(r.model, r.criterion, where, value, conf, f"run {r.mlflow_run_id[:8]}, n={r.samples}{ci}")
+    _console().print(t)
 
 
 @cli.command("init-db")

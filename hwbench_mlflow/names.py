@@ -81,13 +81,18 @@ T_WEIGHTS = "hwbench.weights"
 T_WEIGHTS_SHA256 = "hwbench.weights_sha256"
 T_HOST = "hwbench.host"
 T_SWEEP_ID = "hwbench.sweep_id"
-T_ROLE = "hwbench.role"  # sweep | config
+T_ROLE = "hwbench.role"  # sweep | search | config | sync | recommend
 T_STOP_REASON = "hwbench.stop_reason"
 T_CI_MET = "hwbench.ci_target_met"
 T_PERCENTILE_METHOD = "hwbench.percentile_method"
 T_PERCENTILE_WARNING = "hwbench.percentile_warning"
 T_VERSION_PREFIX = "hwbench.version."
 T_HW_PREFIX = "hwbench.hw."
+# hwbench search: on each trial's run and on the search's parent run
+T_STUDY_NAME = "hwbench.study_name"
+T_TRIAL_NUMBER = "hwbench.trial_number"
+T_FEASIBLE = "hwbench.feasible"
+T_SEARCH_OUTCOME = "hwbench.search.outcome"  # found | nothing_fits | no_result
 MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
 MLFLOW_RUN_NOTE = "mlflow.note.content"
 
@@ -95,5 +100,7 @@ MLFLOW_RUN_NOTE = "mlflow.note.content"
 A_RAW_SAMPLES = "raw_latencies_ms.json"
 A_HARDWARE = "hardware.json"
 A_RESULTS = "results.json"
+A_SEARCH = "search.json"
+A_RECOMMENDATIONS = "recommendations.json"
 
 DEFAULT_EXPERIMENT = "hwbench"

@@ -204,7 +204,9 @@ def build_result(
     if outcome.status != "success":
         tags[N.T_ERROR_CATEGORY] = outcome.error_category
         tags[N.T_ERROR_MESSAGE] = outcome.error_message
-        return ConfigResult(config, outcome.status, outcome.error_category, outcome.error_message, params, {}, tags)
+        # a worker stopped by the memory guard still says how much memory it had reached
+        seen = {k: v for k, v in outcome.observed.items() if k == N.M_MEMORY_PEAK}
+        return ConfigResult(config, outcome.status, outcome.error_category, outcome.error_message, params, seen, tags)
     m = Measurement(tuple(outcome.samples_ms), config.batch_size, outcome.wall_s, settings.confidence)
     metrics = m.metrics()
     metrics.update(outcome.observed)

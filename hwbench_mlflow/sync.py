@@ -117,9 +117,11 @@ def _sweep_columns() -> dict[str, Any]:
         "run_status": s,
         "is_simulated": pa.bool_(),
         "configs": pa.int32(),
+        "kind": s,
         "created_at": ts,
         "ended_at": ts,
         "params": s,
+        "metrics": s,
         "tags": s,
         "content_hash": s,
     }
@@ -253,12 +255,12 @@ def result_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str
 
 
 def sweep_rows(run: Any, experiment_name: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | str:
-    """(sweep row, availability rows) for an ended sweep run, or why it is not mirrored."""
+    """(sweep row, availability rows) for an ended sweep or search run, or why it is not mirrored."""
     info, p, t = run.info, run.data.params, run.data.tags
     if info.status == "RUNNING" or not info.end_time:
         return "sweep runs still RUNNING"
     host = t.get(N.T_HOST) or "unknown"
-    params_j, tags_j = _json(p), _json(t)
+    params_j, metrics_j, tags_j = _json(p), _json(run.data.metrics), _json(t)
     row = {
         "mlflow_run_id": info.run_id,
         "sweep_id": t.get(N.T_SWEEP_ID),
@@ -268,11 +270,13 @@ def sweep_rows(run: Any, experiment_name: str) -> tuple[dict[str, Any], list[dic
         "run_status": info.status,
         "is_simulated": bool(_bool(t.get(N.T_IS_SIMULATED))),
         "configs": _int(p.get("sweep_configs")),
+        "kind": t.get(N.T_ROLE, "sweep"),
         "created_at": info.start_time,
         "ended_at": info.end_time,
         "params": params_j,
+        "metrics": metrics_j,
         "tags": tags_j,
-        "content_hash": _digest(info, params_j, "", tags_j),
+        "content_hash": _digest(info, params_j, metrics_j, tags_j),
     }
     availability = []
     for key, value in sorted(t.items()):
@@ -482,7 +486,7 @@ class _SyncPass:
                         samples.append((rid, local))
                     else:
                         self.remote.append((rid, run.info.artifact_uri))
-            elif role == "sweep":
+            elif role in ("sweep", "search"):
                 built_sweep = sweep_rows(run, exp_name)
                 if isinstance(built_sweep, str):
                     self._ignore(rid, built_sweep)
@@ -492,7 +496,7 @@ class _SyncPass:
                     continue
                 self.sweeps.append(row)
                 self.availability.extend(availability)
-            elif role != "sync":  # a sync job's own run (MLproject entry point) is not data
+            elif role not in ("sync", "recommend"):  # a sync's or recommendation's own run is not data
                 self._ignore(rid, "runs not made by hwbench")
         if samples and self.loader is not None:
             self.loader.submit(samples)

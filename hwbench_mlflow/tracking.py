@@ -113,7 +113,7 @@ class SweepTracker:
     interrupted sweep never leaves a half-written child.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str, sweep_id: str) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, sweep_id: str, role: str = "sweep") -> None:
         import logging
 
         from mlflow import MlflowClient
@@ -124,6 +124,7 @@ class SweepTracker:
         self.client = MlflowClient(tracking_uri)
         self.experiment_name = experiment
         self.sweep_id = sweep_id
+        self.role = role  # sweep | search
         self.host = socket.gethostname()
         self.versions = library_versions()
         self.parent_run_id = ""
@@ -131,7 +132,7 @@ class SweepTracker:
         self._owns_parent = True
 
     # -- parent ------------------------------------------------------------------------
-    def start(self, hardware: HardwareReport, params: dict[str, Any]) -> str:
+    def start(self, hardware: HardwareReport, params: dict[str, Any], tags: dict[str, str] | None = None) -> str:
         from mlflow.entities import Param, RunTag
 
         adopted = os.environ.get("MLFLOW_RUN_ID")
@@ -143,10 +144,11 @@ class SweepTracker:
         else:
             exp = self.client.get_experiment_by_name(self.experiment_name)
             self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment_name)
-            run = self.client.create_run(self.experiment_id, run_name=f"sweep-{self.sweep_id}")
+            run = self.client.create_run(self.experiment_id, run_name=f"{self.role}-{self.sweep_id}")
             self.parent_run_id = run.info.run_id
         tags = {
-            N.T_ROLE: "sweep",
+            **(tags or {}),
+            N.T_ROLE: self.role,
             N.T_SWEEP_ID: self.sweep_id,
             N.T_HOST: self.host,
             N.T_IS_SIMULATED: "false",
@@ -165,12 +167,30 @@ class SweepTracker:
         self.client.log_dict(self.parent_run_id, hardware.to_dict(), N.A_HARDWARE)
         return self.parent_run_id
 
-    def finish(self, results: list[ConfigResult], note: str, interrupted: bool = False) -> None:
-        self.client.set_tag(self.parent_run_id, N.MLFLOW_RUN_NOTE, note)
+    def finish(
+        self,
+        results: list[ConfigResult],
+        note: str,
+        interrupted: bool = False,
+        failed: bool | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Close the parent: its note, results table, and (a search's) outcome metrics and tags.
+        ``failed`` defaults to "any config failed"."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.parent_run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+            tags=[RunTag(N.MLFLOW_RUN_NOTE, note), *(RunTag(k, _clip(v, 5000)) for k, v in (tags or {}).items())],
+        )
         self.client.log_dict(self.parent_run_id, {"results": [r.to_row() for r in results]}, N.A_RESULTS)
         if not self._owns_parent:
             return  # `mlflow run` closes its own run from our exit code
-        failed = any(r.status == "failed" for r in results)
+        if failed is None:
+            failed = any(r.status == "failed" for r in results)
         status = "KILLED" if interrupted else ("FAILED" if failed else "FINISHED")
         self.client.set_terminated(self.parent_run_id, status=status)
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,13 +79,60 @@ def _forkserver() -> Any:
     return _FORKSERVER
 
 
-def run_in_worker(config: BenchmarkConfig, settings: MeasureSettings) -> WorkerOutcome:
+def process_peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of another process's resident set (VmHWM), in MiB; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class MemoryGuard:
+    """Stops a worker whose peak resident memory passes ``limit_mb`` (polled from outside,
+    from the kernel's high-water mark, so a short spike between polls is still seen)."""
+
+    limit_mb: float
+    why: str = "the memory limit"
+    interval_s: float = 0.02
+    peak_mb: float = 0.0
+
+    def wait(self, pid: int, is_done: Callable[[float], bool], timeout_s: float) -> str:
+        """Block until the worker ends (``done``), passes the limit (``memory``) or ``timeout``."""
+        self.peak_mb = 0.0
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            if is_done(min(self.interval_s, left)):
+                return "done"
+            self.peak_mb = max(self.peak_mb, process_peak_rss_mb(pid))
+            if self.peak_mb > self.limit_mb:
+                return "memory"
+
+
+def _wait(pid: int, is_done: Callable[[float], bool], timeout_s: float, guard: MemoryGuard | None) -> str:
+    if guard is None:
+        return "done" if is_done(timeout_s) else "timeout"  # blocks on the child: no polling
+    return guard.wait(pid, is_done, timeout_s)
+
+
+def run_in_worker(
+    config: BenchmarkConfig, settings: MeasureSettings, guard: MemoryGuard | None = None
+) -> WorkerOutcome:
     """Run ``config`` in a fresh process and return its outcome (never raises for the config).
 
     ``settings.worker_start``: ``forkserver`` (default) forks each worker from a server
     that has already imported torch and transformers (~0.2 s instead of ~3 s per config);
     ``exec`` starts ``python -m hwbench_mlflow.worker`` from scratch. Either way the
     worker is a new process with its own peak memory, and the parent blocks on it.
+    With a ``guard``, a worker whose peak memory passes the guard's limit is killed and
+    comes back as ``oom`` with the peak it had reached (``memory_peak_mb``).
     """
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwbench-") as tmp:
@@ -93,18 +141,21 @@ def run_in_worker(config: BenchmarkConfig, settings: MeasureSettings) -> WorkerO
         if settings.worker_start == "forkserver":
             proc = _forkserver().Process(target=child_entry, args=(str(spec), str(out), str(log)))
             proc.start()
+
+            def forked_done(t: float) -> bool:
+                proc.join(t)  # waits on the process sentinel
+                return proc.exitcode is not None
+
             try:
-                proc.join(settings.timeout_s)  # waits on the process sentinel: no spinning
+                ended = _wait(proc.pid, forked_done, settings.timeout_s, guard)
             except BaseException:  # Ctrl-C: end the child, then let the caller close the runs
                 proc.kill()
                 proc.join()
                 raise
-            if proc.exitcode is None:
+            if ended != "done":
                 proc.kill()
                 proc.join()
-                returncode = None
-            else:
-                returncode = proc.exitcode
+            returncode = proc.exitcode if ended == "done" else None
         else:
             env = {**os.environ, **WORKER_ENV}
             with open(log, "w") as logf:
@@ -115,26 +166,47 @@ def run_in_worker(config: BenchmarkConfig, settings: MeasureSettings) -> WorkerO
                     stderr=subprocess.STDOUT,
                     env=env,
                 )
+
+                def exec_done(t: float) -> bool:
+                    try:
+                        popen.wait(t)
+                    except subprocess.TimeoutExpired:
+                        return False
+                    return True
+
                 try:
-                    returncode = popen.wait(settings.timeout_s)
-                except subprocess.TimeoutExpired:
-                    popen.kill()
-                    popen.wait()
-                    returncode = None
+                    ended = _wait(popen.pid, exec_done, settings.timeout_s, guard)
                 except BaseException:
                     popen.kill()
                     popen.wait()
                     raise
+                if ended != "done":
+                    popen.kill()
+                    popen.wait()
+                returncode = popen.returncode if ended == "done" else None
         wall = time.perf_counter() - start
+        if ended == "memory":
+            assert guard is not None
+            return WorkerOutcome.failed(
+                "oom",
+                f"stopped by the memory guard: peak RSS {guard.peak_mb:.0f} MB passed {guard.why} "
+                f"({guard.limit_mb:.0f} MB)",
+                observed={"memory_peak_mb": guard.peak_mb},
+                worker_wall_s=wall,
+            )
         if returncode is None:
             return WorkerOutcome.failed(
                 "timeout", f"no result within --timeout {settings.timeout_s:g} s", worker_wall_s=wall
             )
         if out.exists():
-            return WorkerOutcome(**json.loads(out.read_text()), worker_wall_s=wall)
+            outcome = WorkerOutcome(**json.loads(out.read_text()), worker_wall_s=wall)
+            if outcome.status == "failed" and guard is not None and guard.peak_mb > 0:
+                outcome.observed.setdefault("memory_peak_mb", guard.peak_mb)  # how far it got
+            return outcome
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         category, message = _classify_exit(returncode, tail)
-        return WorkerOutcome.failed(category, message, worker_wall_s=wall)
+        seen = {"memory_peak_mb": guard.peak_mb} if guard is not None and guard.peak_mb > 0 else {}
+        return WorkerOutcome.failed(category, message, observed=seen, worker_wall_s=wall)
 
 
 # ----------------------------------------------------------------------------- child side

@@ -1,0 +1,435 @@
+"""``hwbench recommend``: the seeds' five criteria, from the DuckDB mirror only.
+
+Per model, over the newest successful result of each configuration (``latest_results``):
+
+* **best overall** — the highest weighted score ``w_t · T/T_max + w_l · L_min/L`` (T throughput,
+  L latency at the chosen percentile, both normalised to the best candidate of the model;
+  default weights 0.5 / 0.5, ``--weights throughput=0.7,latency=0.3``);
+* **best throughput** — the most samples/s;
+* **best latency** — the lowest p50 (or p99 with ``--latency p99``) per batch;
+* **best memory** — the lowest peak memory (device memory on GPUs); ties go to throughput;
+* **best value** — samples per dollar from a user's price table (``--prices``, $/hour per
+  platform) and samples per joule from the measured energy counter, else from a user's
+  power table (``--power``, watts per platform) and then marked *estimated*.
+
+Each recommendation carries its evidence (run id, samples, the 95 % CI of the median
+latency) and a confidence: **high** — measured, ≥ 30 samples, CI half-width ≤ 5 % of the
+median (and for a p99 criterion, enough samples for the p99); **low** — simulated, fewer than
+10 samples, or no CI; **medium** — the rest (and every estimated value). A simulated
+result never wins over a measured one: when it would have, the measured winner is
+recommended and a warning names the simulated one; when only simulated results exist,
+the recommendation says so in its warning.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import names as N
+from .errors import BadInputError, HwbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CRITERIA = (
+    "best_overall",
+    "best_throughput",
+    "best_latency",
+    "best_memory",
+    "best_value_per_dollar",
+    "best_value_per_watt",
+)
+DEFAULT_WEIGHTS = {"throughput": 0.5, "latency": 0.5}
+GPU_PLATFORMS = ("cuda", "rocm")
+HIGH_MIN_SAMPLES = 30
+LOW_MIN_SAMPLES = 10
+HIGH_MAX_CI = 0.05
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+class NoResultsError(HwbenchError):
+    """The mirror holds nothing to recommend from."""
+
+    exit_code = 1
+
+
+@dataclass
+class Recommendation:
+    """One criterion's answer for one model (``status`` = recommended | not_available)."""
+
+    model: str
+    criterion: str
+    status: str
+    basis: str = ""
+    value: float | None = None
+    unit: str = ""
+    hardware: str = ""
+    hardware_name: str = ""
+    device: str = ""
+    host: str = ""
+    backend: str = ""
+    precision: str = ""
+    batch_size: int | None = None
+    throughput_samples_per_s: float | None = None
+    latency_ms: float | None = None
+    memory_mb: float | None = None
+    confidence: str = ""
+    is_simulated: bool = False
+    estimated: bool = False
+    mlflow_run_id: str = ""
+    samples: int | None = None
+    latency_p50_ci_low_ms: float | None = None
+    latency_p50_ci_high_ms: float | None = None
+    warning: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """``"throughput=0.7,latency=0.3"`` → normalised weights (sum 1)."""
+    if text is None:
+        return dict(DEFAULT_WEIGHTS)
+    weights: dict[str, float] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in DEFAULT_WEIGHTS:
+            raise BadInputError(f"--weights: '{item.strip()}' is not throughput=W or latency=W")
+        try:
+            w = float(value)
+        except ValueError:
+            raise BadInputError(f"--weights: '{value.strip()}' is not a number") from None
+        if not (math.isfinite(w) and w >= 0):
+            raise BadInputError(f"--weights: {key} must be a number >= 0, got {value.strip()}")
+        weights[key] = w
+    weights = {k: weights.get(k, 0.0) for k in DEFAULT_WEIGHTS}
+    total = sum(weights.values())
+    if total <= 0:
+        raise BadInputError("--weights: at least one weight must be > 0")
+    return {k: v / total for k, v in weights.items()}
+
+
+def load_table(path: str | None, flag: str, unit: str) -> dict[str, float]:
+    """A YAML mapping platform → positive number (``cpu: 0.10``); keys may be a platform
+    (``cpu``), a hardware name (``"NVIDIA H100 80GB HBM3"``) or ``host/platform/device``."""
+    if path is None:
+        return {}
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"{flag}: no such file: {path}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInputError(f"{flag}: cannot read {path}: {first}") from None
+    if not isinstance(data, dict) or not data:
+        raise BadInputError(f"{flag}: {path} must map platforms to {unit} (example: cpu: 0.10)")
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise BadInputError(f"{flag}: {path}: '{key}' must be a positive number of {unit}, got {value!r}")
+        out[str(key)] = float(value)
+    return out
+
+
+def _lookup(table: dict[str, float], row: Any) -> float | None:
+    for key in (f"{row.host}/{row.hardware}/{row.device}", row.hardware_name, row.hardware):
+        if key in table:
+            return table[key]
+    return None
+
+
+def _confidence(row: Any, uses_p99: bool, estimated: bool) -> str:
+    n = int(row.samples)
+    ci = row.ci_rel
+    if row.is_simulated or n < LOW_MIN_SAMPLES or not math.isfinite(ci):
+        return "low"
+    if estimated:
+        return "medium"
+    thin_p99 = uses_p99 and isinstance(row.percentile_warning, str) and "p99" in row.percentile_warning
+    return "high" if n >= HIGH_MIN_SAMPLES and ci <= HIGH_MAX_CI and not thin_p99 else "medium"
+
+
+def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: str) -> pd.DataFrame:
+    """The newest successful result of each configuration, with memory and CI columns."""
+    import numpy as np
+
+    from .store import connect
+
+    con = connect(db_path)
+    try:
+        frame = con.execute(
+            "SELECT model, hardware, hardware_name, device, host, backend, precision, batch_size, scenario,"
+            " throughput_samples_per_s, latency_p50_ms, latency_p99_ms, memory_peak_mb, gpu_memory_peak_mb,"
+            " energy_j_per_sample, latency_p50_ci_low_ms, latency_p50_ci_high_ms, percentile_warning,"
+            " coalesce(nullif(samples_count, 0), iterations, 0) AS samples, is_simulated, simulation_reason,"
+            " mlflow_run_id FROM latest_results WHERE mode = ? ORDER BY model, hardware, backend, precision,"
+            " batch_size",
+            [mode],
+        ).df()
+    finally:
+        con.close()
+    if models:
+        unknown = sorted(set(models) - set(frame["model"]))
+        if unknown:
+            have = ", ".join(sorted(set(frame["model"]))) or "none"
+            raise NoResultsError(
+                f"no {mode} results for {', '.join(unknown)} in {db_path} (models with results: {have})"
+            )
+        frame = frame[frame["model"].isin(models)]
+    if frame.empty:
+        raise NoResultsError(f"no successful {mode} results in {db_path}; run `hwbench run` (it syncs) first")
+    gpu = frame["hardware"].isin(GPU_PLATFORMS) & frame["gpu_memory_peak_mb"].notna()
+    frame["memory_mb"] = np.where(gpu, frame["gpu_memory_peak_mb"], frame["memory_peak_mb"])
+    half = (frame["latency_p50_ci_high_ms"] - frame["latency_p50_ci_low_ms"]) / 2
+    frame["ci_rel"] = (half / frame["latency_p50_ms"]).fillna(math.inf)
+    frame["is_simulated"] = frame["is_simulated"].fillna(False).astype(bool)
+    return frame.reset_index(drop=True)
+
+
+def _describe(row: Any) -> str:
+    return f"{row.hardware}/{row.backend}/{row.precision}/b{int(row.batch_size)}"
+
+
+def _pick(
+    model: str,
+    criterion: str,
+    pool: pd.DataFrame,
+    score: pd.Series,
+    maximize: bool,
+    basis: str,
+    unit: str,
+    uses_p99: bool = False,
+    estimated: pd.Series | None = None,
+    latency_col: str = "latency_p50_ms",
+) -> Recommendation:
+    """The winner of ``score`` among measured rows (simulated only when nothing else exists)."""
+    scored = pool.assign(_score=score).dropna(subset=["_score"])
+    if scored.empty:
+        return Recommendation(model, criterion, "not_available", basis=basis, reason="no candidate has this value")
+    ordered = scored.sort_values(["_score", "throughput_samples_per_s"], ascending=[not maximize, False])
+    real = ordered[~ordered["is_simulated"]]
+    best = (real if not real.empty else ordered).iloc[0]
+    top = ordered.iloc[0]
+    warning = ""
+    if real.empty:
+        warning = "SIMULATED: only simulated results exist for this model; nothing here was measured"
+    elif top["is_simulated"] and top.name != best.name:
+        warning = (
+            f"a simulated result ({_describe(top)}, {top['_score']:.4g} {unit}) scores higher; "
+            f"not recommended because it was not measured ({top['simulation_reason'] or 'no reason given'})"
+        )
+    est = bool(estimated.loc[best.name]) if estimated is not None else False
+    return Recommendation(
+        model=model,
+        criterion=criterion,
+        status="recommended",
+        basis=basis + (" (estimated from the --power table)" if est else ""),
+        value=float(best["_score"]),
+        unit=unit,
+        hardware=best["hardware"],
+        hardware_name=best["hardware_name"] or "",
+        device=best["device"],
+        host=best["host"],
+        backend=best["backend"],
+        precision=best["precision"],
+        batch_size=int(best["batch_size"]),
+        throughput_samples_per_s=float(best["throughput_samples_per_s"]),
+        latency_ms=float(best[latency_col]),
+        memory_mb=None if math.isnan(best["memory_mb"]) else float(best["memory_mb"]),
+        confidence=_confidence(_RowView(best), uses_p99, est),
+        is_simulated=bool(best["is_simulated"]),
+        estimated=est,
+        mlflow_run_id=best["mlflow_run_id"],
+        samples=int(best["samples"]),
+        latency_p50_ci_low_ms=_num(best["latency_p50_ci_low_ms"]),
+        latency_p50_ci_high_ms=_num(best["latency_p50_ci_high_ms"]),
+        warning=warning,
+    )
+
+
+class _RowView:
+    """Attribute access over a pandas row (a Series)."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row[name]
+
+
+def _num(x: Any) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def recommend_model(
+    model: str,
+    rows: pd.DataFrame,
+    weights: dict[str, float],
+    latency: str,
+    memory_limit_mb: float | None,
+    prices: dict[str, float],
+    power: dict[str, float],
+) -> list[Recommendation]:
+    """The five criteria (value split into per dollar and per watt) for one model."""
+    lat_col = f"latency_{latency}_ms"
+    pool = rows if memory_limit_mb is None else rows[rows["memory_mb"] <= memory_limit_mb]
+    if pool.empty:
+        why = f"no result of {model} stays under --memory-limit {memory_limit_mb:g} MB"
+        return [Recommendation(model, c, "not_available", reason=why) for c in CRITERIA]
+    uses_p99 = latency == "p99"
+    thr, lat = pool["throughput_samples_per_s"], pool[lat_col]
+    overall = weights["throughput"] * thr / thr.max() + weights["latency"] * lat.min() / lat
+    out = [
+        _pick(
+            model,
+            "best_overall",
+            pool,
+            overall,
+            True,
+            f"{weights['throughput']:.2f}·throughput/best + {weights['latency']:.2f}·best/{latency} latency",
+            "score",
+            uses_p99,
+            latency_col=lat_col,
+        ),
+        _pick(model, "best_throughput", pool, thr, True, "throughput", "samples/s", latency_col=lat_col),
+        _pick(
+            model, "best_latency", pool, lat, False, f"{latency} latency per batch", "ms", uses_p99, latency_col=lat_col
+        ),
+        _pick(model, "best_memory", pool, pool["memory_mb"], False, "peak memory", "MB", latency_col=lat_col),
+    ]
+    price = pool.apply(lambda r: _lookup(prices, _RowView(r)), axis=1) if prices else None
+    if price is None or price.isna().all():
+        why = "no --prices table given" if not prices else "no price in --prices for any measured platform"
+        out.append(Recommendation(model, "best_value_per_dollar", "not_available", reason=why))
+    else:
+        per_dollar = thr * 3600.0 / price.astype(float)
+        out.append(
+            _pick(
+                model,
+                "best_value_per_dollar",
+                pool,
+                per_dollar,
+                True,
+                "samples per dollar",
+                "samples/$",
+                latency_col=lat_col,
+            )
+        )
+    measured = 1.0 / pool["energy_j_per_sample"]
+    watts = pool.apply(lambda r: _lookup(power, _RowView(r)), axis=1) if power else None
+    estimated = measured.isna()
+    per_joule = measured.where(~estimated, thr / watts.astype(float) if watts is not None else math.nan)
+    if per_joule.isna().all():
+        why = "no energy counter on the measured platforms and no --power table given"
+        out.append(Recommendation(model, "best_value_per_watt", "not_available", reason=why))
+    else:
+        out.append(
+            _pick(
+                model,
+                "best_value_per_watt",
+                pool,
+                per_joule,
+                True,
+                "samples per joule (= samples/s per W)",
+                "samples/J",
+                estimated=estimated,
+                latency_col=lat_col,
+            )
+        )
+    return out
+
+
+def recommend(
+    db_path: str | os.PathLike[str] = "hwbench.duckdb",
+    *,
+    models: list[str] | None = None,
+    weights: dict[str, float] | None = None,
+    latency: str = "p50",
+    memory_limit_mb: float | None = None,
+    prices: dict[str, float] | None = None,
+    power: dict[str, float] | None = None,
+    mode: str = "inference",
+) -> list[Recommendation]:
+    """Recommendations for every model with results in the mirror (or ``models``)."""
+    if latency not in ("p50", "p99"):
+        raise BadInputError(f"--latency must be p50 or p99, got '{latency}'")
+    if memory_limit_mb is not None and not (math.isfinite(memory_limit_mb) and memory_limit_mb > 0):
+        raise BadInputError(f"--memory-limit must be a number > 0, got {memory_limit_mb:g}")
+    frame = candidates(db_path, models, mode)
+    out: list[Recommendation] = []
+    for model, rows in frame.groupby("model", sort=True):
+        out += recommend_model(
+            str(model), rows, weights or dict(DEFAULT_WEIGHTS), latency, memory_limit_mb, prices or {}, power or {}
+        )
+    return out
+
+
+def to_frame(recs: list[Recommendation]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame([r.to_dict() for r in recs])
+
+
+def to_markdown(recs: list[Recommendation]) -> str:
+    lines = [
+        "| model | criterion | recommendation | value | confidence | evidence | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        if r.status != "recommended":
+            lines.append(f"| {r.model} | {r.criterion} | not available | | | | {r.reason} |")
+            continue
+        where = f"{r.hardware} ({r.device}) {r.backend} {r.precision} batch {r.batch_size}"
+        if r.is_simulated:
+            where = "**SIMULATED** " + where
+        ci = (
+            f", p50 CI [{r.latency_p50_ci_low_ms:.3g}, {r.latency_p50_ci_high_ms:.3g}] ms"
+            if r.latency_p50_ci_low_ms is not None and r.latency_p50_ci_high_ms is not None
+            else ""
+        )
+        evidence = f"run {r.mlflow_run_id[:12]}, {r.samples} samples{ci}"
+        value = f"{r.value:.4g} {r.unit}" + (" (estimated)" if r.estimated else "")
+        lines.append(f"| {r.model} | {r.criterion} | {where} | {value} | {r.confidence} | {evidence} | {r.warning} |")
+    return "\n".join(lines)
+
+
+def log_to_mlflow(recs: list[Recommendation], tracking_uri: str, experiment: str, params: dict[str, Any]) -> str:
+    """The recommendation as an MLflow run (tag hwbench.role=recommend): params, a JSON and a
+    Markdown artifact; its run id."""
+    import logging
+    import socket
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Param, RunTag
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    run = client.create_run(exp_id, run_name="recommend-" + time.strftime("%Y%m%d-%H%M%S"))
+    rid = run.info.run_id
+    md = to_markdown(recs)
+    client.log_batch(
+        rid,
+        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+        tags=[
+            RunTag(N.T_ROLE, "recommend"),
+            RunTag(N.T_HOST, socket.gethostname()),
+            RunTag(N.MLFLOW_RUN_NOTE, "**hwbench recommend**\n\n" + md),
+            RunTag(N.T_IS_SIMULATED, str(any(r.is_simulated for r in recs)).lower()),
+        ],
+    )
+    client.log_dict(rid, {"recommendations": [r.to_dict() for r in recs]}, N.A_RECOMMENDATIONS)
+    client.log_text(rid, md, "recommendations.md")
+    client.set_terminated(rid, "FINISHED")
+    return rid
