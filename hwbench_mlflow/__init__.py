@@ -44,22 +44,22 @@ def run_benchmark(*args: Any, **kwargs: Any) -> Any:
 
 
 def sync(*args: Any, **kwargs: Any) -> Any:
-    """Mirror MLflow runs into DuckDB; see :func:`hwbench_mlflow.sync.sync`."""
-    from .sync import sync as _sync
+    """Mirror MLflow runs into DuckDB; see :func:`hwbench_mlflow.mirror_sync.sync`."""
+    from .mirror_sync import sync as _sync
 
     return _sync(*args, **kwargs)
 
 
 def search(*args: Any, **kwargs: Any) -> Any:
-    """Optuna batch-size search under a memory limit; see :func:`hwbench_mlflow.search.run_search`."""
-    from .search import run_search
+    """Optuna batch-size search under a memory limit; see :func:`hwbench_mlflow.batch_search.run_search`."""
+    from .batch_search import run_search
 
     return run_search(*args, **kwargs)
 
 
 def recommend(*args: Any, **kwargs: Any) -> Any:
-    """Recommendations from the DuckDB mirror; see :func:`hwbench_mlflow.recommend.recommend`."""
-    from .recommend import recommend as _recommend
+    """Recommendations from the DuckDB mirror; see :func:`hwbench_mlflow.recommender.recommend`."""
+    from .recommender import recommend as _recommend
 
     return _recommend(*args, **kwargs)
 

@@ -506,11 +506,18 @@ def search(
     }
     if not no_db:
         check_db_path(db_path)
-    from .search import describe, outcome_of, run_search
+    from .batch_search import describe, outcome_of, run_search
 
     err = _console(stderr=True)
+    banner: list[int] = []
 
     def on_trial(t: Any) -> None:
+        if not banner:
+            banner.append(1)
+            err.print(
+                f"[bold]hwbench search[/]: {model}, {objective}, memory limit {memory_limit or 'host'} MB; "
+                "each trial is a fresh worker"
+            )
         value = f"{t.value:.4g}" if t.value is not None and t.value == t.value else "-"
         mem = f"{t.memory_mb:.0f} MB" if t.memory_mb is not None else "-"
         tail = f"  {t.error[:90]}" if t.error else ""
@@ -518,10 +525,6 @@ def search(
             f"  trial {t.number}: {t.config} b{t.batch_size}: {t.state}, {objective} {value}, {mem}{tail}", markup=False
         )
 
-    err.print(
-        f"[bold]hwbench search[/]: {model}, {objective}, memory limit {memory_limit or 'host'} MB; "
-        "each trial is a fresh worker"
-    )
     result = run_search(model, on_trial=on_trial, **kwargs)
     out = _console()
     if as_json:
@@ -533,12 +536,11 @@ def search(
     from .tracking import redact_uri
 
     answer = describe(result)
-    (out if result.best is not None else err).print(("" if result.best else "hwbench: ") + answer, markup=False)
-    out.print(
+    click.echo(answer if result.best is not None else "hwbench: " + answer, err=result.best is None)
+    click.echo(
         f"MLflow: search run {result.parent_run_id} (experiment '{experiment}', "
         f"{redact_uri(result.tracking_uri)}); Optuna: optuna-dashboard {result.storage} "
-        f"(study '{result.study_name}')",
-        markup=False,
+        f"(study '{result.study_name}')"
     )
     synced = True if no_db else _sync_after_run(result.tracking_uri, db_path, out, err)
     return 0 if outcome_of(result) == "found" and synced else 1
@@ -579,7 +581,7 @@ def _print_trials(result: Any) -> None:
 
 def _sync_after_run(tracking_uri: str, db_path: str, out: Any, err: Any) -> bool:
     """The sweep is in MLflow whatever happens here; a failed sync is said, not raised."""
-    from .sync import sync
+    from .mirror_sync import sync
 
     try:
         report = sync(tracking_uri, db_path)
@@ -821,7 +823,7 @@ def sync(
     slack_s = _float("--slack", slack)
     if slack_s < 0:
         raise BadInputError(f"--slack must be >= 0, got {slack_s:g}")
-    from .sync import Syncer
+    from .mirror_sync import Syncer
 
     syncer = Syncer(
         tracking_uri, db_path, recheck=n_recheck, slack_s=slack_s, lock_timeout_s=_float("--lock-timeout", lock_timeout)
@@ -945,8 +947,8 @@ def recommend(
 ) -> int:
     """Hardware recommendations per model from the DuckDB mirror: best overall, throughput,
     latency, memory and value, each with its evidence and a confidence rating."""
-    from .recommend import load_table, parse_weights, to_frame, to_markdown
-    from .recommend import recommend as do_recommend
+    from .recommender import load_table, parse_weights, to_frame, to_markdown
+    from .recommender import recommend as do_recommend
 
     w = parse_weights(weights)
     price_table = load_table(prices, "--prices", "$/hour")
@@ -975,7 +977,7 @@ def recommend(
         if r.warning:
             click.echo(f"hwbench: warning: {r.model} {r.criterion}: {r.warning}", err=True)
     if not no_log:
-        from .recommend import log_to_mlflow
+        from .recommender import log_to_mlflow
         from .store import connect
         from .tracking import check_tracking_uri, resolve_tracking_uri
 

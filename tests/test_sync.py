@@ -22,8 +22,8 @@ from mlflow.entities import Param
 import hwbench_mlflow as hb
 from benchmarks.sync_fixture import FIXTURE_EXPERIMENT, add_sweep, build_fixture
 from hwbench_mlflow import names as N
+from hwbench_mlflow.mirror_sync import Syncer
 from hwbench_mlflow.store import DATA_TABLES, SampleLoader, migrate, schema_files
-from hwbench_mlflow.sync import Syncer
 from tests._util import FAST, REPO, child_runs, clean_env, run_cli
 
 HOLD_FILE = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"
@@ -332,7 +332,7 @@ def test_killed_sync_leaves_the_previous_state_and_converges(store):
         "    orig(self, *a, **k)\n"
         "    if a[0] == 'performance_results': os.kill(os.getpid(), signal.SIGKILL)\n"
         "st.MirrorStore.upsert = upsert\n"
-        "from hwbench_mlflow.sync import sync\n"
+        "from hwbench_mlflow.mirror_sync import sync\n"
         "sync(sys.argv[1], sys.argv[2])\n"
     )
     proc = subprocess.run(

@@ -243,8 +243,10 @@ def _open_study(storage: str, study_name: str, problem: _Problem, seed: int | No
         study.set_user_attr(PROBLEM_ATTR, problem.signature())
         study.set_user_attr("hwbench.sampler", sampler)
     elif held != problem.signature():
+        was, now = json.loads(held), json.loads(problem.signature())
+        diff = ", ".join(f"{k} {was.get(k)} ≠ {now.get(k)}" for k in sorted(now) if was.get(k) != now.get(k))
         raise BadInputError(
-            f"study '{study_name}' in {redact_uri(storage)} was created for another search ({held}); "
+            f"study '{study_name}' in {redact_uri(storage)} was created for another search ({diff}); "
             "use another --study-name"
         )
     if study.direction.name.lower() != direction:

@@ -287,7 +287,11 @@ def recommend_model(
         return [Recommendation(model, c, "not_available", reason=why) for c in CRITERIA]
     uses_p99 = latency == "p99"
     thr, lat = pool["throughput_samples_per_s"], pool[lat_col]
-    overall = weights["throughput"] * thr / thr.max() + weights["latency"] * lat.min() / lat
+    # normalised to the best *measured* candidate: simulated numbers never rescale real scores
+    real = pool[~pool["is_simulated"]]
+    norm = real if not real.empty else pool
+    t_best, l_best = norm["throughput_samples_per_s"].max(), norm[lat_col].min()
+    overall = weights["throughput"] * thr / t_best + weights["latency"] * l_best / lat
     out = [
         _pick(
             model,
