@@ -109,6 +109,7 @@ class SearchResult:
     experiment_id: str = ""
     tracking_uri: str = ""
     best: TrialSummary | None = None
+    not_searched: dict[str, str] = field(default_factory=dict)  # config → why it cannot run here
 
     @property
     def infeasible(self) -> list[TrialSummary]:
@@ -566,8 +567,9 @@ def run_search(
         experiment_id=tracker.experiment_id,
         tracking_uri=uri,
         best=best,
+        not_searched=dict(problem.skipped),
     )
-    _finish(tracker, evaluate.results, result, problem)
+    _finish(tracker, evaluate.results, result)
     return result
 
 
@@ -583,7 +585,7 @@ def outcome_of(result: SearchResult) -> str:
     return "nothing_fits" if result.trials and not any(t.state == "failed" for t in result.trials) else "no_result"
 
 
-def _finish(tracker: Any, results: list[ConfigResult], result: SearchResult, problem: _Problem) -> None:
+def _finish(tracker: Any, results: list[ConfigResult], result: SearchResult) -> None:
     metrics: dict[str, float] = {
         "trials_used": len(result.trials),
         "trials_this_run": result.evaluations,
@@ -606,8 +608,8 @@ def _finish(tracker: Any, results: list[ConfigResult], result: SearchResult, pro
                 metrics[key] = value
         tags.update({"hwbench.search.best_config": best.config, "hwbench.search.best_run_id": best.mlflow_run_id})
     note = describe(result)
-    if problem.skipped:
-        note += "\n\nNot searched here: " + "; ".join(f"{k} ({v})" for k, v in problem.skipped.items())
+    if result.not_searched:
+        note += "\n\nNot searched here: " + "; ".join(f"{k} ({v})" for k, v in result.not_searched.items())
     tracker.client.log_dict(tracker.parent_run_id, result.to_dict(), N.A_SEARCH)
     tracker.finish(results, note, failed=best is None, metrics=metrics, tags=tags)
 

@@ -535,6 +535,8 @@ def search(
         _print_trials(result)
     from .tracking import redact_uri
 
+    for config, why in result.not_searched.items():
+        click.echo(f"hwbench: not searched: {config}: {why}", err=True)
     answer = describe(result)
     click.echo(answer if result.best is not None else "hwbench: " + answer, err=result.best is None)
     click.echo(
@@ -1016,17 +1018,9 @@ def _print_recommendations(recs: list[Any]) -> None:
         if r.status != "recommended":
             t.add_row(r.model, r.criterion, "[dim]not available[/]", "", "", r.reason)
             continue
-        where = f"{r.hardware} ({r.device}) {r.backend} {r.precision} b{r.batch_size}"
-        if r.is_simulated:
-            where = "[bold red]SIMULATED[/] " + where
-        ci = (
-            f"; p50 CI [{r.latency_p50_ci_low_ms:.3g}, {r.latency_p50_ci_high_ms:.3g}] ms"
-            if r.latency_p50_ci_low_ms is not None and r.latency_p50_ci_high_ms is not None
-            else ""
-        )
-        value = f"{r.value:.4g} {r.unit}" + (" (estimated)" if r.estimated else "")
+        where = ("[bold red]SIMULATED[/] " if r.is_simulated else "") + r.where()
         conf = f"[{colour[r.confidence]}]{r.confidence}[/]"
-        t.add_row(r.model, r.criterion, where, value, conf, f"run {r.mlflow_run_id[:8]}, n={r.samples}{ci}")
+        t.add_row(r.model, r.criterion, where, r.value_text(), conf, r.evidence())
     _console().print(t)
 
 

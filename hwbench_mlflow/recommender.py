@@ -90,6 +90,19 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def where(self) -> str:
+        """``cpu (cpu) torch fp32 batch 8``."""
+        return f"{self.hardware} ({self.device}) {self.backend} {self.precision} batch {self.batch_size}"
+
+    def value_text(self) -> str:
+        return f"{self.value:.4g} {self.unit}" + (" (estimated)" if self.estimated else "")
+
+    def evidence(self) -> str:
+        """Run id, sample count and the 95 % CI of the median latency."""
+        lo, hi = self.latency_p50_ci_low_ms, self.latency_p50_ci_high_ms
+        ci = f", p50 CI [{lo:.3g}, {hi:.3g}] ms" if lo is not None and hi is not None else ""
+        return f"run {self.mlflow_run_id[:12]}, {self.samples} samples{ci}"
+
 
 def parse_weights(text: str | None) -> dict[str, float]:
     """``"throughput=0.7,latency=0.3"`` → normalised weights (sum 1)."""
@@ -392,17 +405,9 @@ def to_markdown(recs: list[Recommendation]) -> str:
         if r.status != "recommended":
             lines.append(f"| {r.model} | {r.criterion} | not available | | | | {r.reason} |")
             continue
-        where = f"{r.hardware} ({r.device}) {r.backend} {r.precision} batch {r.batch_size}"
-        if r.is_simulated:
-            where = "**SIMULATED** " + where
-        ci = (
-            f", p50 CI [{r.latency_p50_ci_low_ms:.3g}, {r.latency_p50_ci_high_ms:.3g}] ms"
-            if r.latency_p50_ci_low_ms is not None and r.latency_p50_ci_high_ms is not None
-            else ""
-        )
-        evidence = f"run {r.mlflow_run_id[:12]}, {r.samples} samples{ci}"
-        value = f"{r.value:.4g} {r.unit}" + (" (estimated)" if r.estimated else "")
-        lines.append(f"| {r.model} | {r.criterion} | {where} | {value} | {r.confidence} | {evidence} | {r.warning} |")
+        where = ("**SIMULATED** " if r.is_simulated else "") + r.where()
+        cells = (r.model, r.criterion, where, r.value_text(), r.confidence, r.evidence(), r.warning)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

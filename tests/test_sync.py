@@ -442,26 +442,37 @@ def test_samples_parsed_in_a_helper_process_match_and_a_bad_file_is_reported(sto
 def test_migrations_apply_in_order_and_a_newer_file_is_refused(tmp_path):
     migrations = tmp_path / "schema"
     migrations.mkdir()
-    first = schema_files()[0][1]
-    (migrations / first.name).write_text(first.read_text())
+    known = schema_files()
+    latest = known[-1][0]
+    (migrations / known[0][1].name).write_text(known[0][1].read_text())
     db = tmp_path / "m.duckdb"
     with duckdb.connect(str(db)) as con:
         assert migrate(con, migrations) == 1
         con.execute("INSERT INTO models VALUES ('bert-tiny', 'prajjwal1/bert-tiny', 'text')")
-    (migrations / "002_add_notes.sql").write_text("ALTER TABLE models ADD COLUMN notes VARCHAR;")
+        assert con.sql(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sweeps' AND column_name = 'kind'"
+        ).fetchall() == [(0,)]
+    for _, path in known[1:]:  # the later real migrations, then one from a newer hwbench
+        (migrations / path.name).write_text(path.read_text())
+    (migrations / f"{latest + 1:03d}_add_notes.sql").write_text("ALTER TABLE models ADD COLUMN notes VARCHAR;")
     with duckdb.connect(str(db)) as con:
-        assert migrate(con, migrations) == 2
-        assert migrate(con, migrations) == 2  # applied once
+        assert migrate(con, migrations) == latest + 1
+        assert migrate(con, migrations) == latest + 1  # applied once
         assert con.sql("SELECT model_id, notes FROM models").fetchall() == [("bert-tiny", None)]
-        assert [r[0] for r in con.sql("SELECT version FROM schema_version ORDER BY 1").fetchall()] == [1, 2]
-    # this hwbench knows version 1 only: a file from a newer one is refused, untouched
+        versions = [r[0] for r in con.sql("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+        assert versions == list(range(1, latest + 2))
+        # schema 2 added sweeps.kind to a file made by schema 1
+        assert con.sql(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sweeps' AND column_name = 'kind'"
+        ).fetchall() == [(1,)]
+    # this hwbench knows `latest` only: a file from a newer one is refused, untouched
     proc = run_cli(["query", "SELECT 1", "--db-path", str(db)], tmp_path)
     assert proc.returncode == 0  # reads still work
     proc = run_cli(["sync", "--db-path", str(db), "--tracking-uri", f"sqlite:///{tmp_path}/x.db"], tmp_path)
     assert proc.returncode == 2
     proc = run_cli(["init-db", "--db-path", str(db), "--model", "bert-tiny", "--hardware", "cpu"], tmp_path)
     assert proc.returncode == 2
-    assert "schema version 2, newer than this hwbench knows (1)" in proc.stderr
+    assert f"schema version {latest + 1}, newer than this hwbench knows ({latest})" in proc.stderr
 
 
 def test_query_without_a_mirror_says_what_to_do(tmp_path):
