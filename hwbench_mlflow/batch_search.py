@@ -109,6 +109,7 @@ class SearchResult:
     experiment_id: str = ""
     tracking_uri: str = ""
     best: TrialSummary | None = None
+    best_measurements: int = 0  # the best point's value is the median of this many trials
     not_searched: dict[str, str] = field(default_factory=dict)  # config → why it cannot run here
 
     @property
@@ -325,11 +326,23 @@ def _summaries(study: optuna.Study) -> list[TrialSummary]:
     return out
 
 
-def _best(trials: list[TrialSummary], maximize: bool) -> TrialSummary | None:
-    ok = [t for t in trials if t.state == "feasible" and t.value is not None]
-    if not ok:
-        return None
-    return min(ok, key=lambda t: (-(t.value or 0.0) if maximize else (t.value or 0.0), t.batch_size, t.number))
+def _best(trials: list[TrialSummary], maximize: bool) -> tuple[TrialSummary | None, int]:
+    """The best point by the median of its measurements (a point measured infeasible once is
+    out), as the trial whose value is closest to that median; and how many measurements it has."""
+    import statistics
+
+    groups: dict[tuple[str, int], list[TrialSummary]] = {}
+    for t in trials:
+        if t.state == "feasible" and t.value is not None:
+            groups.setdefault((t.config, t.batch_size), []).append(t)
+    bad = {(t.config, t.batch_size) for t in trials if t.state == "infeasible"}
+    keys = [k for k in groups if k not in bad] or list(groups)
+    if not keys:
+        return None, 0
+    med = {k: statistics.median(t.value or 0.0 for t in groups[k]) for k in keys}
+    key = min(keys, key=lambda k: (-med[k] if maximize else med[k], k[1], k[0]))
+    chosen = min(groups[key], key=lambda t: (abs((t.value or 0.0) - med[key]), t.number))
+    return chosen, len(groups[key])
 
 
 class _Evaluator:
@@ -441,6 +454,7 @@ def run_search(
     experiment: str = N.DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
     seed: int | None = None,
+    repeats: int = 3,
     on_trial: Callable[[TrialSummary], None] | None = None,
 ) -> SearchResult:
     """Find the batch size that optimises ``objective`` with peak memory under ``memory_limit_mb``.
@@ -448,7 +462,8 @@ def run_search(
     ``hardware`` / ``backend`` / ``precision`` may be lists: the search then also picks
     among those configurations. Stops when the planner has nothing left worth measuring
     (``converged``), after ``n_trials`` trials, or once ``timeout_s`` has passed (the
-    trial in flight finishes). Returns a :class:`SearchResult`; ``best`` is None when
+    trial in flight finishes). With the planned sampler the ``repeats``-fold re-measured
+    top points are ranked by their median. Returns a :class:`SearchResult`; ``best`` is None when
     nothing fits.
     """
     from .hardware import detect_hardware
@@ -459,6 +474,8 @@ def run_search(
         raise BadInputError(f"unknown sampler '{sampler}'; choose from {', '.join(SAMPLERS)}")
     if n_trials is not None and n_trials < 1:
         raise BadInputError(f"--n-trials must be >= 1, got {n_trials}")
+    if repeats < 1:
+        raise BadInputError(f"--repeats must be >= 1, got {repeats}")
     _check_number("--timeout", timeout_s)
     settings = settings or MeasureSettings()
     report = detect_hardware()
@@ -483,7 +500,7 @@ def run_search(
     study_name = study_name or f"hwbench-{problem.model}-{sweep_id}"
     study = _open_study(storage, study_name, problem, seed, sampler)
     maximize = OBJECTIVES[objective][1] == "maximize"
-    planner = BatchPlanner(sorted(problem.configs), max_batch, maximize)
+    planner = BatchPlanner(sorted(problem.configs), max_batch, maximize, repeats=repeats)
     if n_trials is None and sampler == "tpe":
         n_trials = 30
     tracker = SweepTracker(uri, experiment, sweep_id, role="search")
@@ -502,6 +519,7 @@ def run_search(
             "n_trials": n_trials if n_trials is not None else "until converged",
             "timeout_s": timeout_s if timeout_s is not None else "none",
             "sampler": sampler,
+            "repeats": repeats,
             "search_configs": ",".join(sorted(problem.configs)),
             "mode": mode,
             "scenario": scenario,
@@ -549,7 +567,7 @@ def run_search(
         tracker.finish(evaluate.results, "**hwbench search interrupted.**", interrupted=True)
         raise
     trials = _summaries(study)
-    best = _best(trials, maximize)
+    best, measured = _best(trials, maximize)
     result = SearchResult(
         model=problem.model,
         study_name=study_name,
@@ -567,6 +585,7 @@ def run_search(
         experiment_id=tracker.experiment_id,
         tracking_uri=uri,
         best=best,
+        best_measurements=measured,
         not_searched=dict(problem.skipped),
     )
     _finish(tracker, evaluate.results, result)
@@ -596,6 +615,7 @@ def _finish(tracker: Any, results: list[ConfigResult], result: SearchResult) -> 
     best = result.best
     if best is not None:
         metrics["best_batch_size"] = best.batch_size
+        metrics["best_measurements"] = result.best_measurements
         for key, value in (
             ("best_objective", best.value),
             ("best_" + N.M_THROUGHPUT, best.throughput),
@@ -633,8 +653,9 @@ def describe(result: SearchResult) -> str:
             need = f"; batch {first.batch_size} failed: {first.error}"
         return f"nothing fits: no batch size of {result.model} runs under {limit}{need}. {counts}."
     margin = result.memory_margin_mb
+    median = f" (median of {result.best_measurements} measurements)" if result.best_measurements > 1 else ""
     parts = [
-        f"best batch size {b.batch_size} on {b.config}: {result.objective} = {b.value:.4g}",
+        f"best batch size {b.batch_size} on {b.config}: {result.objective} = {b.value:.4g}{median}",
         f"{b.throughput:.1f} samples/s" if b.throughput is not None else "",
         f"p50 {b.latency_p50_ms:.2f} ms, p99 {b.latency_p99_ms:.2f} ms" if b.latency_p99_ms is not None else "",
         f"peak {b.memory_mb:.0f} MB" + (f" ({margin:.0f} MB under {limit})" if margin is not None else ""),

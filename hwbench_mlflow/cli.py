@@ -430,6 +430,13 @@ def run(
 @click.option("--storage", help="Optuna storage URL (default: sqlite:///hwbench-optuna.db in the current directory).")
 @click.option("--study-name", help="Name of the Optuna study; an existing study of the same search resumes.")
 @click.option("--seed", type=str, help="Seed of the TPE sampler.")
+@click.option(
+    "--repeats",
+    type=str,
+    default="3",
+    show_default=True,
+    help="planned: measure the top points this many times and rank them by the median (1: once).",
+)
 @click.option("--mode", "mode_opt", default="inference", show_default=True, help="inference | training.")
 @click.option("--scenario", default="latency", show_default=True, help="latency | throughput.")
 @click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
@@ -454,6 +461,7 @@ def search(
     storage: str | None = None,
     study_name: str | None = None,
     seed: str | None = None,
+    repeats: str = "3",
     mode_opt: str = "inference",
     scenario: str = "latency",
     seq_length: str = "128",
@@ -497,6 +505,7 @@ def search(
         "storage": storage,
         "study_name": study_name,
         "seed": _int("--seed", seed) if seed is not None else None,
+        "repeats": _int("--repeats", repeats),
         "mode": parse_choices("--mode", mode_opt, N.MODES)[0],
         "scenario": parse_choices("--scenario", scenario, N.SCENARIOS)[0],
         "seq_length": _int("--seq-length", seq_length),

@@ -9,11 +9,14 @@ Peak memory grows with the batch size, so the feasible batch sizes are a prefix
 2. **refines**: bisects, in log space, the gaps on either side of the best batch size
    (the gap up to the first batch that did not fit included), until neighbours are
    within ``resolution`` (1.25 = batch sizes 25 % apart are not told apart: the
-   measurement noise is larger than what lies between them).
+   measurement noise is larger than what lies between them);
+3. **confirms**: re-measures the ``confirm_top`` best points until each has ``repeats``
+   measurements, and ranks every point by the median of its measurements, so that one
+   lucky run on a noisy machine does not decide the answer (the winner's curse).
 
 It is stateless: proposals are computed from the trials the Optuna study holds, so a
 resumed study, or a second worker on the same study, carries on from the same facts.
-Pure Python, no imports: unit-testable without running anything.
+Pure Python, standard library only: unit-testable without running anything.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class BatchPlanner:
         patience: int = 2,
         resolution: float = 1.25,
         keep_within: float = 0.8,
+        repeats: int = 3,
+        confirm_top: int = 3,
     ) -> None:
         self.configs = list(configs)
         self.max_batch = max_batch
@@ -63,16 +68,18 @@ class BatchPlanner:
         self.patience = patience
         self.resolution = resolution
         self.keep_within = keep_within  # configs this far behind the leader are not refined
+        self.repeats = repeats
+        self.confirm_top = confirm_top
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.maximize else a < b
 
     def outlook(self, config: str, points: list[Observation]) -> ConfigOutlook:
         taken = {p.batch for p in points}
-        done = {p.batch: p for p in points if p.state == "done"}
+        done = {p.batch for p in points if p.state == "done"}
         blocked = sorted(p.batch for p in points if p.state == "failed" or (p.state == "done" and not p.feasible))
         upper = blocked[0] - 1 if blocked else self.max_batch
-        feasible = {b: p.value for b, p in done.items() if p.feasible and b <= upper and p.value is not None}
+        feasible = {b: v for b, v in medians(points).items() if b <= upper}
         if not feasible:
             first = () if 1 in taken else (1,)
             return ConfigOutlook(config, first, (), None, None, nothing_fits=1 in blocked)
@@ -82,7 +89,7 @@ class BatchPlanner:
         growing = top < upper and top < best * 2**self.patience
         if growing and 2 * top <= upper:
             expand = [b for b in (2 * top, 4 * top) if b <= upper and b not in taken][:1]
-        known = sorted(set(done) | set(blocked))
+        known = sorted(done | set(blocked))
         left = max((b for b in known if b < best), default=None)
         right = min((b for b in known if b > best), default=None)
         if right is None and best == top and growing:
@@ -133,4 +140,32 @@ class BatchPlanner:
             key=lambda o: -(o.best_value or 0.0) if self.maximize else (o.best_value or 0.0),
         )
         out += [(o.config, b) for o in ranked for b in o.refine]
+        return out or self._confirmations(observations)
+
+    def _confirmations(self, observations: list[Observation]) -> list[tuple[str, int]]:
+        """Once nothing new is worth measuring: the best points, until each has ``repeats``."""
+        scored = []
+        for config in self.configs:
+            pts = [o for o in observations if o.config == config]
+            blocked = [o.batch for o in pts if o.state == "failed" or (o.state == "done" and not o.feasible)]
+            upper = min(blocked) - 1 if blocked else self.max_batch
+            scored += [(v, config, b) for b, v in medians(pts).items() if b <= upper]
+        scored.sort(key=lambda x: (-x[0] if self.maximize else x[0], x[2]))
+        out = []
+        for _, config, b in scored[: self.confirm_top]:
+            count = sum(1 for o in observations if (o.config, o.batch) == (config, b) and o.state != "failed")
+            if count < self.repeats:
+                out.append((config, b))
         return out
+
+
+def medians(points: list[Observation]) -> dict[int, float]:
+    """batch → median of its feasible measured values (a point measured infeasible once is out)."""
+    import statistics
+
+    values: dict[int, list[float]] = {}
+    out_of_bounds = {p.batch for p in points if p.state == "done" and not p.feasible}
+    for p in points:
+        if p.state == "done" and p.feasible and p.value is not None and p.batch not in out_of_bounds:
+            values.setdefault(p.batch, []).append(p.value)
+    return {b: statistics.median(v) for b, v in values.items()}

@@ -163,7 +163,9 @@ def test_cli_formats_and_mlflow_record(mirror, tmp_path):
     logged = json.loads(Path(run.info.artifact_uri.removeprefix("file://"), N.A_RECOMMENDATIONS).read_text())
     assert len(logged["recommendations"]) == len(rows)
     md = run_cli(["recommend", "--db-path", db, "--format", "markdown", "--no-log"], tmp_path, 120)
-    assert md.returncode == 0 and "| vit | best_throughput | **SIMULATED** cuda (cuda:0) torch fp16 batch 8 |" in md.stdout
+    assert (
+        md.returncode == 0 and "| vit | best_throughput | **SIMULATED** cuda (cuda:0) torch fp16 batch 8 |" in md.stdout
+    )
     assert "logged to MLflow" not in md.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("cpu: -1\n")
