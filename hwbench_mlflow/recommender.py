@@ -423,10 +423,15 @@ def log_to_mlflow(recs: list[Recommendation], tracking_uri: str, experiment: str
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     client = MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-    run = client.create_run(exp_id, run_name="recommend-" + time.strftime("%Y%m%d-%H%M%S"))
-    rid = run.info.run_id
+    adopted = os.environ.get("MLFLOW_RUN_ID")  # under `mlflow run`: the project's run records it
+    if adopted:
+        rid = adopted
+        existing = set(client.get_run(rid).data.params)
+        params = {k: v for k, v in params.items() if k not in existing}
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        rid = client.create_run(exp_id, run_name="recommend-" + time.strftime("%Y%m%d-%H%M%S")).info.run_id
     md = to_markdown(recs)
     client.log_batch(
         rid,
@@ -440,5 +445,6 @@ def log_to_mlflow(recs: list[Recommendation], tracking_uri: str, experiment: str
     )
     client.log_dict(rid, {"recommendations": [r.to_dict() for r in recs]}, N.A_RECOMMENDATIONS)
     client.log_text(rid, md, "recommendations.md")
-    client.set_terminated(rid, "FINISHED")
+    if not adopted:
+        client.set_terminated(rid, "FINISHED")
     return rid

@@ -89,6 +89,41 @@ def test_benchmark_entry_point_makes_the_project_run_the_parent(tmp_path):
         assert con.sql("SELECT count(*) FROM performance_results").fetchall() == [(2,)]
         assert con.sql("SELECT count(*) FROM sweeps").fetchall() == [(1,)]
 
+    # the `recommend` entry point: read from the mirror, recorded on the project's own run
+    proc, _ = _mlflow_run(tmp_path, f"db_path={db}", entry="recommend")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| bert-tiny | best_throughput | cpu (cpu) torch fp32 batch" in proc.stdout
+    rec = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("mlproject").experiment_id])
+        if r.data.tags.get(N.T_ROLE) == "recommend"
+    ]
+    assert len(rec) == 1 and rec[0].data.tags.get("mlflow.project.entryPoint") == "recommend"
+    assert rec[0].info.status == "FINISHED"
+    names = {a.path for a in client.list_artifacts(rec[0].info.run_id)}
+    assert {N.A_RECOMMENDATIONS, "recommendations.md"} <= names
+
+
+def test_search_entry_point_makes_the_project_run_the_search(tmp_path):
+    proc, uri = _mlflow_run(
+        tmp_path,
+        "model=bert-tiny",
+        "memory_limit=4096",
+        "max_batch=2",
+        "max_time=0.5",
+        f"db_path={tmp_path}/m.duckdb",
+        f"storage=sqlite:///{tmp_path}/optuna.db",
+        entry="search",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = child_runs(uri)
+    assert {int(r.data.params["batch_size"]) for r in runs} == {1, 2}
+    parent = MlflowClient(uri).get_run(runs[0].data.tags["mlflow.parentRunId"])
+    assert parent.data.tags.get("mlflow.project.entryPoint") == "search"
+    assert parent.data.tags[N.T_ROLE] == "search" and parent.data.tags[N.T_SEARCH_OUTCOME] == "found"
+    assert parent.data.metrics["best_batch_size"] in (1, 2) and parent.data.metrics["trials_used"] == len(runs)
+    assert (tmp_path / "optuna.db").is_file() and not (REPO / "hwbench-optuna.db").exists()
+
 
 def test_benchmark_entry_point_rejects_bad_params(tmp_path):
     proc, uri = _mlflow_run(tmp_path, "batch_sizes=abc")
