@@ -59,7 +59,7 @@ METRIC_COLUMNS = (
 def _result_columns() -> dict[str, Any]:
     import pyarrow as pa
 
-    s, i, f, b, ts = pa.string(), pa.int32(), pa.float64(), pa.bool_(), pa.timestamp("ms")
+    s, i, f, b = pa.string(), pa.int32(), pa.float64(), pa.bool_()
     cols: dict[str, Any] = {
         "mlflow_run_id": s,
         "model_id": s,
@@ -93,21 +93,24 @@ def _result_columns() -> dict[str, Any]:
             "run_name": s,
             "host": s,
             "run_status": s,
-            "created_at": ts,
-            "ended_at": ts,
-            "params": s,
-            "metrics": s,
-            "tags": s,
-            "content_hash": s,
+            **_run_record_columns(),
         }
     )
     return cols
 
 
-def _sweep_columns() -> dict[str, Any]:
+def _run_record_columns() -> dict[str, Any]:
+    """The columns every mirrored run row ends with: its times, the run as JSON, a hash."""
     import pyarrow as pa
 
     s, ts = pa.string(), pa.timestamp("ms")
+    return {"created_at": ts, "ended_at": ts, "params": s, "metrics": s, "tags": s, "content_hash": s}
+
+
+def _sweep_columns() -> dict[str, Any]:
+    import pyarrow as pa
+
+    s = pa.string()
     return {
         "mlflow_run_id": s,
         "sweep_id": s,
@@ -118,12 +121,7 @@ def _sweep_columns() -> dict[str, Any]:
         "is_simulated": pa.bool_(),
         "configs": pa.int32(),
         "kind": s,
-        "created_at": ts,
-        "ended_at": ts,
-        "params": s,
-        "metrics": s,
-        "tags": s,
-        "content_hash": s,
+        **_run_record_columns(),
     }
 
 
