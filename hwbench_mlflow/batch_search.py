@@ -643,12 +643,15 @@ def describe(result: SearchResult) -> str:
     )
     b = result.best
     if b is None:
+        if result.latency_limit_ms is not None:
+            limit += f" with p99 latency under {result.latency_limit_ms:g} ms"
         first = min(result.trials, key=lambda t: t.batch_size, default=None)
         need = ""
         if first is not None and first.memory_mb is not None:
-            need = (
-                f"; batch {first.batch_size} needs {'at least ' if first.memory_capped else ''}{first.memory_mb:.0f} MB"
-            )
+            at_least = "at least " if first.memory_capped else ""
+            need = f"; batch {first.batch_size} needs {at_least}{first.memory_mb:.0f} MB"
+            if first.latency_p99_ms is not None and result.latency_limit_ms is not None:
+                need += f" and {first.latency_p99_ms:.3g} ms p99"
         if first is not None and first.state == "failed":
             need = f"; batch {first.batch_size} failed: {first.error}"
         return f"nothing fits: no batch size of {result.model} runs under {limit}{need}. {counts}."

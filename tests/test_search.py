@@ -180,6 +180,21 @@ def test_nothing_fits_is_a_clear_answer_and_exit_1(tmp_path):
     assert "1 trial(s) (1 infeasible, 0 failed)" in line[0]
 
 
+def test_latency_limit_is_a_constraint_too(tmp_path):
+    args = ["search", "--model", "bert-tiny", "--memory-limit", "4096", "--latency-limit", "0.001"]
+    proc = run_cli([*args, "--no-db", "--json", *SEARCH_FAST], tmp_path, timeout=300)
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    (trial,) = result["trials"]  # batch 1 measured, under the memory limit, over the latency limit
+    assert trial["state"] == "infeasible" and trial["memory_mb"] < 4096 and trial["latency_p99_ms"] > 0.001
+    study = optuna.load_study(study_name=result["study_name"], storage=f"sqlite:///{tmp_path}/hwbench-optuna.db")
+    constraints = study.trials[0].constraints
+    assert constraints["memory_peak_mb"] < 0 and constraints["latency_p99_ms"] == pytest.approx(
+        trial["latency_p99_ms"] - 0.001
+    )
+    assert "runs under 4096 MB with p99 latency under 0.001 ms; batch 1 needs" in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
