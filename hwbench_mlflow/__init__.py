@@ -20,6 +20,7 @@ __all__ = [
     "BadInputError",
     "HwbenchError",
     "MeasureSettings",
+    "analyze",
     "connect",
     "detect_hardware",
     "export",
@@ -62,6 +63,13 @@ def recommend(*args: Any, **kwargs: Any) -> Any:
     from .recommender import recommend as _recommend
 
     return _recommend(*args, **kwargs)
+
+
+def analyze(*args: Any, **kwargs: Any) -> Any:
+    """Comparative analysis from the DuckDB mirror; see :func:`hwbench_mlflow.comparative.analyze`."""
+    from .comparative import analyze as _analyze
+
+    return _analyze(*args, **kwargs)
 
 
 def sql(query: str, db_path: str = "hwbench.duckdb") -> Any:

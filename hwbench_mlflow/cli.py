@@ -1033,6 +1033,177 @@ def _print_recommendations(recs: list[Any]) -> None:
     _console().print(t)
 
 
+ANALYZE_COLUMNS = [
+    "model",
+    "hardware",
+    "backend",
+    "precision",
+    "batch_size",
+    "throughput_samples_per_s",
+    "latency_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
+    "latency_p99_ms",
+    "memory_mb",
+    "speedup_throughput",
+    "is_simulated",
+]
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--model", "models", help="Only these models, comma list.")
+@click.option(
+    "--baseline", default="cpu/torch/fp32", show_default=True, help="Speedups against hardware/backend/precision."
+)
+@click.option("--mode", "mode_opt", help="inference | training (default: both).")
+@click.option("--output", help="Write the whole table (.csv, .json or .parquet).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True
+)
+def analyze(db_path: str, models: str | None, baseline: str, mode_opt: str | None, output: str | None, fmt: str) -> int:
+    """Comparative analysis from the mirror: every configuration with throughput, latency
+    percentiles and their CIs (from the raw samples), memory, and speedup against --baseline."""
+    from .comparative import analyze as do_analyze
+    from .comparative import parse_baseline
+
+    parse_baseline(baseline)
+    out_path = check_output_path(output) if output else None
+    frame = do_analyze(
+        db_path,
+        models=_items("--model", models) if models is not None else None,
+        baseline=baseline,
+        mode=parse_choices("--mode", mode_opt, N.MODES)[0] if mode_opt is not None else None,
+    )
+    if out_path:
+        write_output(frame, out_path)
+    _emit(frame, ANALYZE_COLUMNS, fmt)
+    if out_path:
+        click.echo(f"analysis of {len(frame)} configuration(s) written to {out_path}", err=True)
+    return 0
+
+
+def _emit(frame: Any, columns: list[str], fmt: str) -> None:
+    from .comparative import to_markdown
+
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2, date_format="iso"))
+    elif fmt == "markdown":
+        click.echo(to_markdown(frame, columns))
+    else:
+        _print_frame(frame[columns].round(4), 1000)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--model", "models", help="Only these models, comma list.")
+@click.option("--cross-platform", is_flag=True, help="Every platform side by side; winner per metric, significance.")
+@click.option("--batch-scaling", is_flag=True, help="Throughput/latency vs batch; efficiency vs batch 1; saturation.")
+@click.option("--compare-to", help="Baseline file (hwbench analyze --output) to check for regressions.")
+@click.option("--baseline-sweep", help="Baseline = the results of this sweep id in the mirror.")
+@click.option("--regression-alert", default="0.1", show_default=True, help="Smallest change that counts (0.1 = 10 %).")
+@click.option("--mode", "mode_opt", help="inference | training (default: both).")
+@click.option("--output", help="Write the whole table (.csv, .json or .parquet).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True
+)
+def compare(
+    db_path: str,
+    models: str | None,
+    cross_platform: bool,
+    batch_scaling: bool,
+    compare_to: str | None,
+    baseline_sweep: str | None,
+    regression_alert: str,
+    mode_opt: str | None,
+    output: str | None,
+    fmt: str,
+) -> int:
+    """Cross-platform comparison, batch-scaling analysis, or a regression check against a
+    baseline (exit 1 when any configuration regressed: size AND significance)."""
+    from . import comparative as C
+
+    chosen = [
+        n
+        for n, on in (
+            ("--cross-platform", cross_platform),
+            ("--batch-scaling", batch_scaling),
+            ("--compare-to/--baseline-sweep", bool(compare_to or baseline_sweep)),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        raise BadInputError(
+            "choose one of --cross-platform, --batch-scaling, --compare-to FILE / --baseline-sweep ID"
+            + (f" (got {', '.join(chosen)})" if chosen else "")
+        )
+    if compare_to and baseline_sweep:
+        raise BadInputError("--compare-to and --baseline-sweep are two baselines; give one")
+    out_path = check_output_path(output) if output else None
+    model_list = _items("--model", models) if models is not None else None
+    mode = parse_choices("--mode", mode_opt, N.MODES)[0] if mode_opt is not None else None
+    exit_code = 0
+    if cross_platform:
+        frame = C.cross_platform(db_path, models=model_list, mode=mode)
+        cols = [
+            "model",
+            "batch_size",
+            "config",
+            "throughput_samples_per_s",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "memory_mb",
+            "winner_throughput",
+            "winner_p50",
+            "winner_memory",
+            "winner_p_value",
+            "winner_significant",
+        ]
+    elif batch_scaling:
+        frame = C.batch_scaling(db_path, models=model_list, mode=mode)
+        cols = [
+            "model",
+            "hardware",
+            "backend",
+            "precision",
+            "batch_size",
+            "throughput_samples_per_s",
+            "latency_p50_ms",
+            "speedup_vs_batch1",
+            "scaling_efficiency",
+            "saturates_at",
+        ]
+    else:
+        threshold = _float("--regression-alert", regression_alert)
+        base = C.read_baseline(compare_to) if compare_to else C.baseline_from_sweep(db_path, baseline_sweep or "")
+        frame = C.compare_to_baseline(db_path, base, threshold=threshold, models=model_list)
+        cols = [
+            "model",
+            "hardware",
+            "backend",
+            "precision",
+            "batch_size",
+            "throughput_samples_per_s_base",
+            "throughput_samples_per_s",
+            "delta_pct",
+            "p_adjusted",
+            "test",
+            "verdict",
+        ]
+        regressions = frame[frame["verdict"] == "regression"]
+        exit_code = 1 if len(regressions) else 0
+    if out_path:
+        write_output(frame, out_path)
+    _emit(frame, cols, fmt)
+    if exit_code:
+        click.echo(
+            f"hwbench: regression in {len(regressions)} configuration(s) (> {threshold:.0%} and significant)", err=True
+        )
+    return exit_code
+
+
 @cli.command("init-db")
 @DB_OPTION
 @click.option("--model", "models", help="Catalog keys, comma list (default: the whole catalog).")

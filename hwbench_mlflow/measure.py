@@ -59,18 +59,24 @@ def required_samples(percentile: float, confidence: float = 0.99) -> int:
     return n
 
 
-def median_ci(sorted_samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Distribution-free CI of the median from order statistics (NaNs for n < 6)."""
+def quantile_ci(sorted_samples: np.ndarray, q: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the ``q`` quantile from order statistics (binomial ranks);
+    NaN for a bound the sample count cannot give (e.g. the p99's upper bound from 50 samples)."""
     n = len(sorted_samples)
     if n < 6:
         return (math.nan, math.nan)
     from scipy.stats import binom
 
     alpha = 1.0 - confidence
-    lo = int(binom.ppf(alpha / 2, n, 0.5))  # 1-based rank of the lower bound
-    lo = max(lo, 1)
-    hi = n - lo + 1
-    return float(sorted_samples[lo - 1]), float(sorted_samples[hi - 1])
+    lo = max(int(binom.ppf(alpha / 2, n, q)), 1)  # 1-based ranks
+    hi = int(binom.ppf(1.0 - alpha / 2, n, q)) + 1
+    low = float(sorted_samples[lo - 1])
+    return low, float(sorted_samples[hi - 1]) if hi <= n else math.nan
+
+
+def median_ci(sorted_samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics (NaNs for n < 6)."""
+    return quantile_ci(sorted_samples, 0.5, confidence)
 
 
 @dataclass(frozen=True)
