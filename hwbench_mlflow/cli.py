@@ -989,18 +989,8 @@ def recommend(
             click.echo(f"hwbench: warning: {r.model} {r.criterion}: {r.warning}", err=True)
     if not no_log:
         from .recommender import log_to_mlflow
-        from .store import connect
-        from .tracking import check_tracking_uri, resolve_tracking_uri
 
-        if tracking_uri is None:
-            con = connect(db_path)
-            try:
-                ((mirrored,),) = con.execute("SELECT tracking_uri FROM sync_state WHERE id = 1").fetchall()
-            finally:
-                con.close()
-            tracking_uri = mirrored
-        uri = resolve_tracking_uri(tracking_uri)
-        check_tracking_uri(uri)
+        uri = _output_tracking_uri(db_path, tracking_uri)
         params = {
             "db_path": db_path,
             "weights": w,
@@ -1014,6 +1004,16 @@ def recommend(
         run_id = log_to_mlflow(recs, uri, experiment, params)
         click.echo(f"logged to MLflow: run {run_id} (experiment '{experiment}')", err=True)
     return 0
+
+
+def _output_tracking_uri(db_path: str, tracking_uri: str | None) -> str:
+    """Where a reading command records its output: --tracking-uri, else the store the mirror syncs from."""
+    from .store import mirrored_tracking_uri
+    from .tracking import check_tracking_uri, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri or mirrored_tracking_uri(db_path))
+    check_tracking_uri(uri)
+    return uri
 
 
 def _print_recommendations(recs: list[Any]) -> None:
@@ -1202,6 +1202,113 @@ def compare(
             f"hwbench: regression in {len(regressions)} configuration(s) (> {threshold:.0%} and significant)", err=True
         )
     return exit_code
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--model", "models", help="Only these models, comma list.")
+@click.option("--memory-limit", type=str, metavar="MB", help="Draw this limit on the memory plot.")
+@click.option("--output-dir", default="hwbench-plots", show_default=True, help="Where the PNGs and plots.html go.")
+@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to.")
+@click.option("--tracking-uri", help="Where to log the plots (default: the store the mirror syncs from).")
+@click.option("--no-log", is_flag=True, help="Do not log the plots to MLflow.")
+def visualize(
+    db_path: str,
+    models: str | None,
+    memory_limit: str | None,
+    output_dir: str,
+    experiment: str,
+    tracking_uri: str | None,
+    no_log: bool,
+) -> int:
+    """Plots from the mirror (throughput and memory vs batch, latency distributions, platform ×
+    model heatmap, precision comparison) as PNG + one interactive plots.html, logged to MLflow."""
+    paths, uri = _draw(db_path, models, memory_limit, output_dir, tracking_uri, no_log)
+    for path in paths:
+        click.echo(str(path))
+    if uri is not None:
+        run_id = _log_outputs(
+            uri, experiment, db_path, paths, "**hwbench visualize**: " + ", ".join(p.name for p in paths)
+        )
+        click.echo(f"logged to MLflow: run {run_id} (experiment '{experiment}', artifacts plots/)", err=True)
+    return 0
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--model", "models", help="Only these models, comma list.")
+@click.option("--memory-limit", type=str, metavar="MB", help="Draw this limit on the memory plot.")
+@click.option("--prices", type=str, help="YAML: $/hour per platform, for the value recommendation.")
+@click.option("--output", default="hwbench-report.html", show_default=True, help="The HTML file.")
+@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to.")
+@click.option("--tracking-uri", help="Where to log the report (default: the store the mirror syncs from).")
+@click.option("--no-log", is_flag=True, help="Do not log the report to MLflow.")
+def report(
+    db_path: str,
+    models: str | None,
+    memory_limit: str | None,
+    prices: str | None,
+    output: str,
+    experiment: str,
+    tracking_uri: str | None,
+    no_log: bool,
+) -> int:
+    """One self-contained HTML report: plots, recommendations, hardware availability, what was
+    not measured and why, every configuration; logged to MLflow with the plots."""
+    import tempfile
+
+    from .recommender import load_table
+    from .report_html import build, write
+
+    out = Path(output)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise BadInputError(f"--output: the report is HTML; name a .html file, got '{output}'")
+    if not out.resolve().parent.is_dir():
+        raise BadInputError(f"--output: directory does not exist: {out.resolve().parent}")
+    price_table = load_table(prices, "--prices", "$/hour")
+    with tempfile.TemporaryDirectory(prefix="hwbench-report-") as tmp:
+        paths, uri = _draw(db_path, models, memory_limit, tmp, tracking_uri, no_log)
+        pngs = [p for p in paths if p.suffix == ".png"]
+        model_list = _items("--model", models) if models is not None else None
+        write(build(db_path, pngs, model_list, price_table), out)
+        click.echo(str(out))
+        if uri is not None:
+            run_id = _log_outputs(uri, experiment, db_path, [*paths, out], f"**hwbench report**: {out.name}")
+            click.echo(f"logged to MLflow: run {run_id} (experiment '{experiment}', artifacts plots/)", err=True)
+    return 0
+
+
+def _draw(
+    db_path: str, models: str | None, memory_limit: str | None, output_dir: str, tracking_uri: str | None, no_log: bool
+) -> tuple[list[Path], str | None]:
+    """Validate, draw every plot into ``output_dir``; the tracking URI to log to (None: don't)."""
+    limit = _float("--memory-limit", memory_limit) if memory_limit is not None else None
+    if limit is not None and limit <= 0:
+        raise BadInputError(f"--memory-limit must be a number > 0, got {memory_limit}")
+    out_dir = Path(output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(f"--output-dir is a file: {output_dir}")
+    uri = None if no_log else _output_tracking_uri(db_path, tracking_uri)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plots import all_plots, write
+
+    plots = all_plots(db_path, _items("--model", models) if models is not None else None, limit)
+    return write(plots, out_dir), uri
+
+
+def _log_outputs(uri: str, experiment: str, db_path: str, paths: list[Path], note: str) -> str:
+    from .tracking import log_output_run
+
+    return log_output_run(
+        uri,
+        experiment,
+        "report",
+        {"db_path": db_path},
+        note,
+        files=[(p, None if p.suffix in (".html", ".htm") and p.name != "plots.html" else "plots") for p in paths],
+    )
 
 
 @cli.command("init-db")

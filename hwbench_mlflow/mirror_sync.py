@@ -494,7 +494,7 @@ class _SyncPass:
                     continue
                 self.sweeps.append(row)
                 self.availability.extend(availability)
-            elif role not in ("sync", "recommend"):  # a sync's or recommendation's own run is not data
+            elif role not in ("sync", "recommend", "report"):  # what reading commands record is not data
                 self._ignore(rid, "runs not made by hwbench")
         if samples and self.loader is not None:
             self.loader.submit(samples)

@@ -414,37 +414,16 @@ def to_markdown(recs: list[Recommendation]) -> str:
 def log_to_mlflow(recs: list[Recommendation], tracking_uri: str, experiment: str, params: dict[str, Any]) -> str:
     """The recommendation as an MLflow run (tag hwbench.role=recommend): params, a JSON and a
     Markdown artifact; its run id."""
-    import logging
-    import socket
-    import time
+    from .tracking import log_output_run
 
-    from mlflow import MlflowClient
-    from mlflow.entities import Param, RunTag
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    client = MlflowClient(tracking_uri)
-    adopted = os.environ.get("MLFLOW_RUN_ID")  # under `mlflow run`: the project's run records it
-    if adopted:
-        rid = adopted
-        existing = set(client.get_run(rid).data.params)
-        params = {k: v for k, v in params.items() if k not in existing}
-    else:
-        exp = client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-        rid = client.create_run(exp_id, run_name="recommend-" + time.strftime("%Y%m%d-%H%M%S")).info.run_id
     md = to_markdown(recs)
-    client.log_batch(
-        rid,
-        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-        tags=[
-            RunTag(N.T_ROLE, "recommend"),
-            RunTag(N.T_HOST, socket.gethostname()),
-            RunTag(N.MLFLOW_RUN_NOTE, "**hwbench recommend**\n\n" + md),
-            RunTag(N.T_IS_SIMULATED, str(any(r.is_simulated for r in recs)).lower()),
-        ],
+    return log_output_run(
+        tracking_uri,
+        experiment,
+        "recommend",
+        params,
+        "**hwbench recommend**\n\n" + md,
+        dicts={N.A_RECOMMENDATIONS: {"recommendations": [r.to_dict() for r in recs]}},
+        texts={"recommendations.md": md},
+        simulated=any(r.is_simulated for r in recs),
     )
-    client.log_dict(rid, {"recommendations": [r.to_dict() for r in recs]}, N.A_RECOMMENDATIONS)
-    client.log_text(rid, md, "recommendations.md")
-    if not adopted:
-        client.set_terminated(rid, "FINISHED")
-    return rid

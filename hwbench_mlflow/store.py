@@ -152,6 +152,16 @@ def connect(db_path: str | os.PathLike[str] = DEFAULT_DB_PATH, lock_timeout_s: f
     return con
 
 
+def mirrored_tracking_uri(db_path: str | os.PathLike[str]) -> str | None:
+    """The tracking store this mirror syncs from (None before the first sync)."""
+    con = connect(db_path)
+    try:
+        ((uri,),) = con.execute("SELECT tracking_uri FROM sync_state WHERE id = 1").fetchall()
+    finally:
+        con.close()
+    return uri
+
+
 def check_read_only_sql(sql: str) -> None:
     """Refuse anything but reads, with the statement type in the message (the file is opened
     read-only as well; this gives the clearer message)."""

@@ -328,6 +328,63 @@ class RunReader:
             return [r for r in pool.map(fetch, runs) if r is not None]
 
 
+def log_output_run(
+    tracking_uri: str,
+    experiment: str,
+    role: str,
+    params: dict[str, Any],
+    note: str,
+    *,
+    dicts: dict[str, Any] | None = None,
+    texts: dict[str, str] | None = None,
+    files: list[tuple[Path, str | None]] = (),  # type: ignore[assignment]
+    simulated: bool = False,
+) -> str:
+    """Record what a reading command produced (recommend, visualize, report) as an MLflow run
+    tagged ``hwbench.role=ROLE`` — under `mlflow run`, on the project's own run; its run id."""
+    from mlflow.entities import Param, RunTag
+
+    client = _client(tracking_uri)
+    adopted = os.environ.get("MLFLOW_RUN_ID")
+    if adopted:
+        run_id = adopted
+        existing = set(client.get_run(run_id).data.params)
+        params = {k: v for k, v in params.items() if k not in existing}
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        run_id = client.create_run(exp_id, run_name=f"{role}-" + time.strftime("%Y%m%d-%H%M%S")).info.run_id
+    client.log_batch(
+        run_id,
+        params=[Param(k, _clip(v)) for k, v in params.items()],
+        tags=[
+            RunTag(N.T_ROLE, role),
+            RunTag(N.T_HOST, socket.gethostname()),
+            RunTag(N.MLFLOW_RUN_NOTE, _clip(note, 5000)),
+            RunTag(N.T_IS_SIMULATED, str(simulated).lower()),
+        ],
+    )
+    for name, d in (dicts or {}).items():
+        client.log_dict(run_id, d, name)
+    for name, text in (texts or {}).items():
+        client.log_text(run_id, text, name)
+    for path, artifact_dir in files:
+        client.log_artifact(run_id, str(path), artifact_dir)
+    if not adopted:
+        client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _client(tracking_uri: str) -> Any:
+    import logging
+
+    from mlflow import MlflowClient
+
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri)
+
+
 def log_sync_report(run_id: str, report: Any) -> None:
     """Record a sync on the active ``mlflow run`` run (the MLproject's ``sync`` entry point)."""
     from mlflow import MlflowClient

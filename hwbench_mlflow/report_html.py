@@ -1,0 +1,146 @@
+"""``hwbench report``: one self-contained HTML page from the DuckDB mirror — the plots (PNG
+inlined), the analysis table, the recommendations, the hardware availability table, and
+which platforms were not measured and why. Opens offline; nothing is fetched."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import HwbenchError
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
+table{border-collapse:collapse;font-size:12px;margin:1em 0}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
+.sim{background:#fde2e2;border:2px dashed #c00;padding:.5em}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+"""
+
+
+def availability(db_path: str | os.PathLike[str]) -> Any:
+    """The newest detection of each platform on each host."""
+    from .store import connect
+
+    con = connect(db_path)
+    try:
+        return con.execute(
+            "SELECT host, hardware_type, is_available, reason, detected_at FROM hardware_availability_log"
+            " QUALIFY row_number() OVER (PARTITION BY host, hardware_type ORDER BY detected_at DESC) = 1"
+            " ORDER BY host, hardware_type"
+        ).df()
+    finally:
+        con.close()
+
+
+def not_measured(avail: Any, analysis: Any) -> list[str]:
+    """One line per platform without a measured result: unavailable (with the detector's
+    reason) or available but not benchmarked yet."""
+    measured = set(analysis.loc[~analysis["is_simulated"].astype(bool), "hardware"]) if len(analysis) else set()
+    lines = []
+    for r in avail.itertuples():
+        if r.hardware_type in measured:
+            continue
+        why = f"unavailable: {r.reason}" if not r.is_available else "available, but no result in the mirror yet"
+        lines.append(f"{r.hardware_type} on {r.host}: {why}")
+    return lines
+
+
+def build(
+    db_path: str | os.PathLike[str],
+    plots: list[Any],
+    models: list[str] | None = None,
+    prices: dict[str, float] | None = None,
+) -> str:
+    from .comparative import analyze
+    from .recommender import NoResultsError, recommend, to_frame
+
+    analysis = analyze(db_path, models=models)
+    avail = availability(db_path)
+    try:
+        recs = to_frame(recommend(db_path, models=models, prices=prices))
+    except NoResultsError as exc:
+        recs = None
+        rec_html = f"<p>{html.escape(str(exc))}</p>"
+    if recs is not None:
+        cols = [
+            "model",
+            "criterion",
+            "status",
+            "hardware",
+            "backend",
+            "precision",
+            "batch_size",
+            "value",
+            "unit",
+            "confidence",
+            "is_simulated",
+            "mlflow_run_id",
+            "samples",
+            "warning",
+            "reason",
+        ]
+        rec_html = recs[cols].to_html(index=False, na_rep="")
+    simulated = int(analysis["is_simulated"].astype(bool).sum())
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>hwbench report</title><style>{STYLE}</style>"
+        "</head><body>",
+        "<h1>hwbench report</h1>",
+        f"<p>From {html.escape(str(db_path))}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}: {len(analysis)} "
+        f"configuration(s), {simulated} of them simulated.</p>",
+    ]
+    if simulated:
+        parts.append(
+            f"<p class='sim'><b>{simulated} SIMULATED result(s)</b> are in this data: they are dashed / hatched "
+            "and labelled SIMULATED in every plot and flagged in every table; nothing simulated is a measurement.</p>"
+        )
+    missing = not_measured(avail, analysis)
+    parts.append("<h2>Not measured</h2>")
+    parts.append(
+        "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in missing) + "</ul>"
+        if missing
+        else "<p>Every platform detected has measured results.</p>"
+    )
+    parts.append("<h2>Plots</h2>")
+    for p in plots:
+        data = base64.b64encode(Path(p).read_bytes()).decode()
+        parts.append(
+            f"<h3>{html.escape(Path(p).stem)}</h3><img alt='{html.escape(Path(p).stem)}' "
+            f"src='data:image/png;base64,{data}'>"
+        )
+    parts.append("<h2>Recommendations</h2>" + rec_html)
+    parts.append("<h2>Hardware availability</h2>" + avail.to_html(index=False, na_rep=""))
+    keep = [
+        "model",
+        "hardware",
+        "device",
+        "backend",
+        "precision",
+        "batch_size",
+        "scenario",
+        "throughput_samples_per_s",
+        "latency_p50_ms",
+        "latency_p50_ci_low_ms",
+        "latency_p50_ci_high_ms",
+        "latency_p99_ms",
+        "memory_mb",
+        "speedup_throughput",
+        "is_simulated",
+        "mlflow_run_id",
+    ]
+    parts.append("<h2>All configurations</h2>" + analysis[keep].round(4).to_html(index=False, na_rep=""))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(text: str, path: Path) -> Path:
+    if not path.parent.resolve().is_dir():
+        raise HwbenchError(f"--output: directory does not exist: {path.parent}")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,141 @@
+"""hwbench visualize / report on a mirror holding measured and simulated rows: valid images
+logged to MLflow, simulated data marked in every plot, and one self-contained HTML report
+that says which platforms were not measured and why."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib.image as mpimg
+import pytest
+from mlflow import MlflowClient
+
+import hwbench_mlflow as hb
+from hwbench_mlflow import names as N
+from tests._util import run_cli
+from tests.test_compare import CURVES, log_config
+from tests.test_recommend import ROWS, log_result
+
+PLOTS = (
+    "throughput_vs_batch",
+    "latency_distributions",
+    "memory_vs_batch",
+    "platform_model_heatmap",
+    "precision_comparison",
+)
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    uri = f"sqlite:///{d}/mlflow.db"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("hwbench", artifact_location=(d / "artifacts").as_uri())
+    for (hw, backend, device), curve in CURVES.items():
+        for batch, thr in curve.items():
+            log_config(client, exp_id, hw, backend, device, batch, thr)
+    log_result(client, exp_id, ROWS[3])  # a simulated cuda result
+    hb.sync(uri, d / "hwbench.duckdb")
+    proc = run_cli(["hardware", "--db-path", str(d / "hwbench.duckdb")], d, 120)  # the availability log
+    assert proc.returncode == 0, proc.stderr
+    return d, uri
+
+
+def test_visualize_logs_valid_images_to_mlflow(mirror):
+    d, uri = mirror
+    proc = run_cli(
+        ["visualize", "--db-path", str(d / "hwbench.duckdb"), "--output-dir", "plots", "--memory-limit", "305"], d, 180
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in PLOTS:
+        image = mpimg.imread(d / "plots" / f"{name}.png")
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
+        assert image.std() > 0.01  # not a blank canvas
+    html = (d / "plots" / "plots.html").read_text()
+    assert html.count("plotly-graph-div") >= len(PLOTS) and "SIMULATED" in html
+    run_id = proc.stderr.split("logged to MLflow: run ")[1].split()[0]
+    client = MlflowClient(uri)
+    assert client.get_run(run_id).data.tags[N.T_ROLE] == "report"
+    logged = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert logged == {f"plots/{n}.png" for n in PLOTS} | {"plots/plots.html"}
+    # a report run is not data: the next sync ignores it
+    report = hb.sync(uri, d / "hwbench.duckdb")
+    assert report.rows_written == 0
+
+
+def test_simulated_is_marked_in_the_plots():
+    import pandas as pd
+
+    from hwbench_mlflow.plots import platform_model_heatmap, precision_comparison, throughput_vs_batch
+
+    frame = pd.DataFrame(
+        [
+            {
+                "model": "m",
+                "hardware": "cpu",
+                "device": "cpu",
+                "backend": "torch",
+                "precision": "fp32",
+                "scenario": "latency",
+                "batch_size": 1,
+                "throughput_samples_per_s": 10.0,
+                "is_simulated": False,
+            },
+            {
+                "model": "m",
+                "hardware": "cuda",
+                "device": "cuda:0",
+                "backend": "torch",
+                "precision": "fp16",
+                "scenario": "latency",
+                "batch_size": 1,
+                "throughput_samples_per_s": 99.0,
+                "is_simulated": True,
+            },
+            {
+                "model": "n",
+                "hardware": "cpu",
+                "device": "cpu",
+                "backend": "torch",
+                "precision": "fp32",
+                "scenario": "latency",
+                "batch_size": 1,
+                "throughput_samples_per_s": 5.0,
+                "is_simulated": False,
+            },
+        ]
+    )
+    heat = platform_model_heatmap(frame).interactive.data[0]
+    assert list(heat.text[0]) == ["10", "99 SIM"] and list(heat.text[1]) == ["5", "not measured"]
+    names = [t.name for t in throughput_vs_batch(frame).interactive.data]
+    assert "m cuda/torch/fp16 (SIMULATED)" in names and "m cpu/torch/fp32" in names
+    dashed = {t.name: t.line.dash for t in throughput_vs_batch(frame).interactive.data}
+    assert dashed["m cuda/torch/fp16 (SIMULATED)"] == "dash" and dashed["m cpu/torch/fp32"] == "solid"
+    bars = {t.name: t.marker.pattern.shape for t in precision_comparison(frame).interactive.data}
+    assert bars == {"fp16 (SIMULATED)": "/", "fp32": ""}
+
+
+def test_report_is_one_self_contained_page(mirror):
+    d, _ = mirror
+    proc = run_cli(["report", "--db-path", str(d / "hwbench.duckdb"), "--output", "r.html", "--no-log"], d, 180)
+    assert proc.returncode == 0, proc.stderr
+    html = (d / "r.html").read_text()
+    assert "<script src=" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    images = html.split("data:image/png;base64,")[1:]
+    assert len(images) == len(PLOTS)
+    for chunk in images:
+        png = base64.b64decode(chunk.split("'")[0])
+        assert mpimg.imread(io.BytesIO(png), format="png").ndim == 3
+    assert "1 SIMULATED result(s)" in html
+    not_measured = html.split("<h2>Not measured</h2>")[1].split("<h2>")[0]
+    assert "cuda on " in not_measured and "unavailable:" in not_measured  # no GPU here: said, with the reason
+    assert "<h2>Recommendations</h2>" in html and "best_throughput" in html
+    assert "<h2>Hardware availability</h2>" in html
+
+
+def test_report_bad_output(mirror):
+    d, _ = mirror
+    proc = run_cli(["report", "--db-path", str(d / "hwbench.duckdb"), "--output", "r.txt"], d, 60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "hwbench: error: --output: the report is HTML; name a .html file, got 'r.txt'"
