@@ -477,6 +477,10 @@ def run_search(
     if repeats < 1:
         raise BadInputError(f"--repeats must be >= 1, got {repeats}")
     _check_number("--timeout", timeout_s)
+    _check_number("--memory-limit", memory_limit_mb)  # before the (slow) hardware detection
+    _check_number("--latency-limit", latency_limit_ms)
+    if max_batch < 1:
+        raise BadInputError(f"--max-batch must be >= 1, got {max_batch}")
     settings = settings or MeasureSettings()
     report = detect_hardware()
     problem = _problem(

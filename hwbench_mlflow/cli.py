@@ -927,6 +927,20 @@ def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
     return 0
 
 
+LOG_OPTIONS_LIST = (
+    click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to."),
+    click.option("--tracking-uri", help="Where to log the output (default: the store the mirror syncs from)."),
+    click.option("--no-log", is_flag=True, help="Do not log the output to MLflow."),
+)
+
+
+def log_options(f: Any) -> Any:
+    """--experiment, --tracking-uri, --no-log: where a reading command records its output."""
+    for option in reversed(LOG_OPTIONS_LIST):
+        f = option(f)
+    return f
+
+
 @cli.command()
 @DB_OPTION
 @click.option("--model", "models", help="Only these models, comma list (default: every model with results).")
@@ -939,9 +953,7 @@ def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table", show_default=True
 )
-@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to.")
-@click.option("--tracking-uri", help="Where to log the recommendation (default: the store the mirror syncs from).")
-@click.option("--no-log", is_flag=True, help="Do not log the recommendation to MLflow.")
+@log_options
 def recommend(
     db_path: str,
     models: str | None,
@@ -1061,7 +1073,18 @@ ANALYZE_COLUMNS = [
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True
 )
-def analyze(db_path: str, models: str | None, baseline: str, mode_opt: str | None, output: str | None, fmt: str) -> int:
+@log_options
+def analyze(
+    db_path: str,
+    models: str | None,
+    baseline: str,
+    mode_opt: str | None,
+    output: str | None,
+    fmt: str,
+    experiment: str,
+    tracking_uri: str | None,
+    no_log: bool,
+) -> int:
     """Comparative analysis from the mirror: every configuration with throughput, latency
     percentiles and their CIs (from the raw samples), memory, and speedup against --baseline."""
     from .comparative import analyze as do_analyze
@@ -1080,7 +1103,35 @@ def analyze(db_path: str, models: str | None, baseline: str, mode_opt: str | Non
     _emit(frame, ANALYZE_COLUMNS, fmt)
     if out_path:
         click.echo(f"analysis of {len(frame)} configuration(s) written to {out_path}", err=True)
+    if not no_log:
+        _log_table(db_path, tracking_uri, experiment, "analysis", frame, ANALYZE_COLUMNS, {"baseline": baseline})
     return 0
+
+
+def _log_table(
+    db_path: str,
+    tracking_uri: str | None,
+    experiment: str,
+    name: str,
+    frame: Any,
+    columns: list[str],
+    params: dict[str, Any],
+) -> None:
+    """Record a reading command's table on a report run: ``NAME.csv`` and ``NAME.md``."""
+    from .comparative import to_markdown
+    from .tracking import log_output_run
+
+    md = to_markdown(frame, columns)
+    run_id = log_output_run(
+        _output_tracking_uri(db_path, tracking_uri),
+        experiment,
+        "report",
+        {"db_path": db_path, **params},
+        f"**hwbench {name}**\n\n{md}",
+        texts={f"{name}.csv": frame.to_csv(index=False), f"{name}.md": md},
+        simulated=bool(frame["is_simulated"].astype(bool).any()) if "is_simulated" in frame else False,
+    )
+    click.echo(f"logged to MLflow: run {run_id} (experiment '{experiment}', {name}.csv)", err=True)
 
 
 def _emit(frame: Any, columns: list[str], fmt: str) -> None:
@@ -1109,6 +1160,7 @@ def _emit(frame: Any, columns: list[str], fmt: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True
 )
+@log_options
 def compare(
     db_path: str,
     models: str | None,
@@ -1120,6 +1172,9 @@ def compare(
     mode_opt: str | None,
     output: str | None,
     fmt: str,
+    experiment: str,
+    tracking_uri: str | None,
+    no_log: bool,
 ) -> int:
     """Cross-platform comparison, batch-scaling analysis, or a regression check against a
     baseline (exit 1 when any configuration regressed: size AND significance)."""
@@ -1197,6 +1252,9 @@ def compare(
     if out_path:
         write_output(frame, out_path)
     _emit(frame, cols, fmt)
+    if not no_log:
+        kind = "cross-platform" if cross_platform else "batch-scaling" if batch_scaling else "regression"
+        _log_table(db_path, tracking_uri, experiment, f"compare-{kind}", frame, cols, {"compare": kind})
     if exit_code:
         click.echo(
             f"hwbench: regression in {len(regressions)} configuration(s) (> {threshold:.0%} and significant)", err=True
@@ -1209,9 +1267,7 @@ def compare(
 @click.option("--model", "models", help="Only these models, comma list.")
 @click.option("--memory-limit", type=str, metavar="MB", help="Draw this limit on the memory plot.")
 @click.option("--output-dir", default="hwbench-plots", show_default=True, help="Where the PNGs and plots.html go.")
-@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to.")
-@click.option("--tracking-uri", help="Where to log the plots (default: the store the mirror syncs from).")
-@click.option("--no-log", is_flag=True, help="Do not log the plots to MLflow.")
+@log_options
 def visualize(
     db_path: str,
     models: str | None,
@@ -1240,9 +1296,7 @@ def visualize(
 @click.option("--memory-limit", type=str, metavar="MB", help="Draw this limit on the memory plot.")
 @click.option("--prices", type=str, help="YAML: $/hour per platform, for the value recommendation.")
 @click.option("--output", default="hwbench-report.html", show_default=True, help="The HTML file.")
-@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to.")
-@click.option("--tracking-uri", help="Where to log the report (default: the store the mirror syncs from).")
-@click.option("--no-log", is_flag=True, help="Do not log the report to MLflow.")
+@log_options
 def report(
     db_path: str,
     models: str | None,

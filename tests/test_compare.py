@@ -74,6 +74,10 @@ def test_analyze_writes_what_duckdb_holds_with_speedups_and_ci(mirror):
     proc = run_cli(["analyze", "--db-path", str(d / "hwbench.duckdb"), "--output", "a.csv"], d, 120)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(d / "a.csv").sort_values(["hardware", "batch_size"]).reset_index(drop=True)
+    run_id = proc.stderr.split("logged to MLflow: run ")[1].split()[0]  # written back to MLflow too
+    client = MlflowClient(f"sqlite:///{d}/mlflow.db")
+    assert client.get_run(run_id).data.tags[N.T_ROLE] == "report"
+    assert {a.path for a in client.list_artifacts(run_id)} == {"analysis.csv", "analysis.md"}
     truth = hb.sql(
         "SELECT hardware, batch_size, throughput_samples_per_s, latency_p50_ms, latency_p99_ms, mlflow_run_id"
         " FROM latest_results ORDER BY hardware, batch_size",
@@ -112,7 +116,8 @@ def test_batch_scaling_finds_the_saturation_point(mirror):
     assert cpu.loc[8, "speedup_vs_batch1"] == pytest.approx(cpu.loc[8, "throughput_samples_per_s"] / t1)
     assert 0.85 < cpu.loc[2, "scaling_efficiency"] < 0.95  # 180 / (2 · 100), measured with noise
     proc = run_cli(
-        ["compare", "--batch-scaling", "--db-path", str(mirror / "hwbench.duckdb"), "--format", "json"], mirror
+        ["compare", "--batch-scaling", "--db-path", str(mirror / "hwbench.duckdb"), "--format", "json", "--no-log"],
+        mirror,
     )
     assert proc.returncode == 0 and {r["saturates_at"] for r in json.loads(proc.stdout)} == {4, 8}
 
@@ -140,7 +145,7 @@ def test_cross_platform_names_the_winner_and_its_significance(mirror):
 def test_regression_alert_needs_size_and_significance(mirror, scale, verdicts, code):
     d = mirror
     db = str(d / "hwbench.duckdb")
-    proc = run_cli(["analyze", "--db-path", db, "--output", "base.csv"], d, 120)
+    proc = run_cli(["analyze", "--db-path", db, "--output", "base.csv", "--no-log"], d, 120)
     assert proc.returncode == 0, proc.stderr
     frame = pd.read_csv(d / "base.csv")
     if scale != 1.0:
@@ -173,7 +178,10 @@ def test_regression_alert_needs_size_and_significance(mirror, scale, verdicts, c
     else:
         assert {r["test"] for r in rows} == {"ci"}  # edited numbers: only the file's own CIs count
     if code:
-        assert proc.stderr.strip() == "hwbench: regression in 8 configuration(s) (> 10% and significant)"
+        assert proc.stderr.strip().splitlines()[-1] == (
+            "hwbench: regression in 8 configuration(s) (> 10% and significant)"
+        )
+        assert "logged to MLflow: run " in proc.stderr  # the verdicts are in MLflow as compare-regression.csv
 
 
 def test_a_wide_ci_is_inconclusive_not_an_alert(mirror):
@@ -190,7 +198,7 @@ def test_a_wide_ci_is_inconclusive_not_an_alert(mirror):
 
 def test_baseline_sweep_and_bad_input(mirror):
     db = str(mirror / "hwbench.duckdb")
-    proc = run_cli(["compare", "--db-path", db, "--baseline-sweep", "s1", "--format", "markdown"], mirror)
+    proc = run_cli(["compare", "--db-path", db, "--baseline-sweep", "s1", "--format", "markdown", "--no-log"], mirror)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("| no change |") == 8
     cases = [
