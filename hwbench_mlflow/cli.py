@@ -1045,23 +1045,6 @@ def _print_recommendations(recs: list[Any]) -> None:
     _console().print(t)
 
 
-ANALYZE_COLUMNS = [
-    "model",
-    "hardware",
-    "backend",
-    "precision",
-    "batch_size",
-    "throughput_samples_per_s",
-    "latency_p50_ms",
-    "latency_p50_ci_low_ms",
-    "latency_p50_ci_high_ms",
-    "latency_p99_ms",
-    "memory_mb",
-    "speedup_throughput",
-    "is_simulated",
-]
-
-
 @cli.command()
 @DB_OPTION
 @click.option("--model", "models", help="Only these models, comma list.")
@@ -1087,8 +1070,8 @@ def analyze(
 ) -> int:
     """Comparative analysis from the mirror: every configuration with throughput, latency
     percentiles and their CIs (from the raw samples), memory, and speedup against --baseline."""
+    from .comparative import SUMMARY_COLUMNS, parse_baseline
     from .comparative import analyze as do_analyze
-    from .comparative import parse_baseline
 
     parse_baseline(baseline)
     out_path = check_output_path(output) if output else None
@@ -1100,11 +1083,11 @@ def analyze(
     )
     if out_path:
         write_output(frame, out_path)
-    _emit(frame, ANALYZE_COLUMNS, fmt)
+    _emit(frame, SUMMARY_COLUMNS, fmt)
     if out_path:
         click.echo(f"analysis of {len(frame)} configuration(s) written to {out_path}", err=True)
     if not no_log:
-        _log_table(db_path, tracking_uri, experiment, "analysis", frame, ANALYZE_COLUMNS, {"baseline": baseline})
+        _log_table(db_path, tracking_uri, experiment, "analysis", frame, SUMMARY_COLUMNS, {"baseline": baseline})
     return 0
 
 

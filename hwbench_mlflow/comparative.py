@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 
 CONFIG_KEYS = ("model", "hardware", "device", "host", "backend", "precision", "batch_size", "mode", "scenario")
 MATCH_KEYS = ("model", "hardware", "backend", "precision", "batch_size", "mode", "scenario")
+# what `hwbench analyze` shows on screen (the file gets every column)
+SUMMARY_COLUMNS = [
+    "model",
+    "hardware",
+    "backend",
+    "precision",
+    "batch_size",
+    "throughput_samples_per_s",
+    "latency_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
+    "latency_p99_ms",
+    "memory_mb",
+    "speedup_throughput",
+    "is_simulated",
+]
 SATURATION = 0.95  # throughput saturates at the smallest batch reaching this share of the best
 ALPHA = 0.05
 

@@ -56,7 +56,7 @@ def build(
     models: list[str] | None = None,
     prices: dict[str, float] | None = None,
 ) -> str:
-    from .comparative import analyze
+    from .comparative import SUMMARY_COLUMNS, analyze
     from .recommender import NoResultsError, recommend, to_frame
 
     analysis = analyze(db_path, models=models)
@@ -114,24 +114,7 @@ def build(
         )
     parts.append("<h2>Recommendations</h2>" + rec_html)
     parts.append("<h2>Hardware availability</h2>" + avail.to_html(index=False, na_rep=""))
-    keep = [
-        "model",
-        "hardware",
-        "device",
-        "backend",
-        "precision",
-        "batch_size",
-        "scenario",
-        "throughput_samples_per_s",
-        "latency_p50_ms",
-        "latency_p50_ci_low_ms",
-        "latency_p50_ci_high_ms",
-        "latency_p99_ms",
-        "memory_mb",
-        "speedup_throughput",
-        "is_simulated",
-        "mlflow_run_id",
-    ]
+    keep = [*SUMMARY_COLUMNS[:4], "device", "scenario", *SUMMARY_COLUMNS[4:], "mlflow_run_id"]
     parts.append("<h2>All configurations</h2>" + analysis[keep].round(4).to_html(index=False, na_rep=""))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -55,17 +55,27 @@ def log_config(client: MlflowClient, exp_id: str, hw: str, backend: str, device:
     return run.info.run_id
 
 
-@pytest.fixture(scope="module")
-def mirror(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cmp")
+def build_mirror(d, extra=()) -> str:
+    """CURVES (with raw samples) plus ``extra`` rows of tests.test_recommend.ROWS, synced; the URI."""
+    from tests.test_recommend import log_result
+
     uri = f"sqlite:///{d}/mlflow.db"
     client = MlflowClient(uri)
     exp_id = client.create_experiment("hwbench", artifact_location=(d / "artifacts").as_uri())
     for (hw, backend, device), curve in CURVES.items():
         for batch, thr in curve.items():
             log_config(client, exp_id, hw, backend, device, batch, thr)
+    for row in extra:
+        log_result(client, exp_id, row)
     report = hb.sync(uri, d / "hwbench.duckdb")
     assert report.samples_written == 8 * N_SAMPLES
+    return uri
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cmp")
+    build_mirror(d)
     return d
 
 

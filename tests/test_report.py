@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
 from tests._util import run_cli
-from tests.test_compare import CURVES, log_config
-from tests.test_recommend import ROWS, log_result
+from tests.test_compare import build_mirror
+from tests.test_recommend import ROWS
 
 PLOTS = (
     "throughput_vs_batch",
@@ -29,14 +29,7 @@ PLOTS = (
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
-    uri = f"sqlite:///{d}/mlflow.db"
-    client = MlflowClient(uri)
-    exp_id = client.create_experiment("hwbench", artifact_location=(d / "artifacts").as_uri())
-    for (hw, backend, device), curve in CURVES.items():
-        for batch, thr in curve.items():
-            log_config(client, exp_id, hw, backend, device, batch, thr)
-    log_result(client, exp_id, ROWS[3])  # a simulated cuda result
-    hb.sync(uri, d / "hwbench.duckdb")
+    uri = build_mirror(d, [ROWS[3]])  # + a simulated cuda result
     proc = run_cli(["hardware", "--db-path", str(d / "hwbench.duckdb")], d, 120)  # the availability log
     assert proc.returncode == 0, proc.stderr
     return d, uri
