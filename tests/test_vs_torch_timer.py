@@ -1,4 +1,9 @@
-"""benchmarks/vs_torch_timer.py end to end: our median agrees with torch's Timer within 5 %."""
+"""benchmarks/vs_torch_timer.py end to end: our median agrees with torch's Timer within 10 %.
+
+The test guards against gross measurement errors (a missed synchronisation, warm-up counted,
+a wrong batch accounting: tens of percent); the 3 % agreement goal is the benchmark's, run by
+hand on a quiet machine (README). On this shared machine single pairs have moved by up to
+9 % in a noisy phase even as medians of three (CI, 2026-11-25)."""
 
 from __future__ import annotations
 
@@ -23,9 +28,9 @@ COMMAND = [
     "--repeat",
     "3",
     "--check",
-    "0.05",
+    "0.10",
 ]
-ATTEMPTS = 3  # the criterion is agreement within 5 %
+ATTEMPTS = 3  # the criterion is agreement within 10 %
 
 
 @pytest.mark.slow
@@ -39,4 +44,4 @@ def test_median_agrees_with_torch_timer() -> None:
             assert re.search(r"b8 rep 1: .* ratio \d+\.\d{4}", out), out
             assert "max |ratio-1|" in out and "CHECK OK" in out, out
             return
-    pytest.fail("medians disagreed by more than 5 % in every attempt:\n" + "\n".join(outputs))
+    pytest.fail("medians disagreed by more than 10 % in every attempt:\n" + "\n".join(outputs))
