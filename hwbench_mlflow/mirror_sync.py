@@ -191,6 +191,18 @@ def _digest(info: Any, params: str, metrics: str, tags: str) -> str:
     return h.hexdigest()
 
 
+def _run_record(info: Any, params_j: str, metrics_j: str, tags_j: str) -> dict[str, Any]:
+    """The values of :func:`_run_record_columns`: the run's times, itself as JSON, its hash."""
+    return {
+        "created_at": info.start_time,
+        "ended_at": info.end_time,
+        "params": params_j,
+        "metrics": metrics_j,
+        "tags": tags_j,
+        "content_hash": _digest(info, params_j, metrics_j, tags_j),
+    }
+
+
 def result_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | str:
     """(row, model, platform) for a finished config run, or why it is not mirrored."""
     info, p, m, t = run.info, run.data.params, run.data.metrics, run.data.tags
@@ -234,12 +246,7 @@ def result_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str
         "run_name": info.run_name,
         "host": host,
         "run_status": info.status,
-        "created_at": info.start_time,
-        "ended_at": info.end_time,
-        "params": params_j,
-        "metrics": metrics_j,
-        "tags": tags_j,
-        "content_hash": _digest(info, params_j, metrics_j, tags_j),
+        **_run_record(info, params_j, metrics_j, tags_j),
     }
     model = {"model_id": p["model"], "model_name": p.get("model_name") or p["model"], "category": p.get("category")}
     platform = {
@@ -269,12 +276,7 @@ def sweep_rows(run: Any, experiment_name: str) -> tuple[dict[str, Any], list[dic
         "is_simulated": bool(_bool(t.get(N.T_IS_SIMULATED))),
         "configs": _int(p.get("sweep_configs")),
         "kind": t.get(N.T_ROLE, "sweep"),
-        "created_at": info.start_time,
-        "ended_at": info.end_time,
-        "params": params_j,
-        "metrics": metrics_j,
-        "tags": tags_j,
-        "content_hash": _digest(info, params_j, metrics_j, tags_j),
+        **_run_record(info, params_j, metrics_j, tags_j),
     }
     availability = []
     for key, value in sorted(t.items()):
