@@ -222,6 +222,25 @@ def _problem(
     )
 
 
+def _check_storage(storage: str) -> None:
+    """A malformed URL, an unknown database, a sqlite file in a missing directory: said
+    before anything runs (a reachable server is only known when the study opens)."""
+    from sqlalchemy.engine import make_url
+
+    from .tracking import redact_uri
+
+    try:
+        url = make_url(storage)
+        url.get_dialect()
+    except Exception as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise BadInputError(f"--storage {redact_uri(storage)}: {type(exc).__name__}: {msg}") from None
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        parent = Path(url.database).resolve().parent
+        if not parent.is_dir():
+            raise BadInputError(f"--storage {redact_uri(storage)}: directory does not exist: {parent}")
+
+
 def _open_study(storage: str, study_name: str, problem: _Problem, seed: int | None, sampler: str) -> optuna.Study:
     import optuna
 
@@ -229,17 +248,24 @@ def _open_study(storage: str, study_name: str, problem: _Problem, seed: int | No
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = OBJECTIVES[problem.objective][1]
-    try:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=study_name,
-            direction=direction,
-            sampler=optuna.samplers.TPESampler(seed=seed),
-            load_if_exists=True,
-        )
-    except Exception as exc:  # unreachable database, malformed URL
-        msg = " ".join(str(exc).split())[:200]
-        raise BadInputError(f"--storage {redact_uri(storage)}: {type(exc).__name__}: {msg}") from None
+    for attempt in range(4):
+        try:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=study_name,
+                direction=direction,
+                sampler=optuna.samplers.TPESampler(seed=seed),
+                load_if_exists=True,
+            )
+            break
+        except Exception as exc:  # unreachable database, malformed URL
+            if type(exc).__name__ == "IntegrityError" and attempt < 3:
+                # workers that start together on an empty database race to create Optuna's
+                # tables or the study: the loser finds them made a moment later
+                time.sleep(0.5 + attempt)
+                continue
+            msg = " ".join(str(exc).split())[:200]
+            raise BadInputError(f"--storage {redact_uri(storage)}: {type(exc).__name__}: {msg}") from None
     held = study.user_attrs.get(PROBLEM_ATTR)
     if held is None:
         study.set_user_attr(PROBLEM_ATTR, problem.signature())
@@ -482,6 +508,10 @@ def run_search(
     if max_batch < 1:
         raise BadInputError(f"--max-batch must be >= 1, got {max_batch}")
     settings = settings or MeasureSettings()
+    uri = resolve_tracking_uri(tracking_uri)  # both stores before the (slow) hardware detection
+    check_tracking_uri(uri)
+    storage = storage or default_storage()
+    _check_storage(storage)
     report = detect_hardware()
     problem = _problem(
         model,
@@ -497,10 +527,7 @@ def run_search(
         seq_length,
         report,
     )
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
     sweep_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    storage = storage or default_storage()
     study_name = study_name or f"hwbench-{problem.model}-{sweep_id}"
     study = _open_study(storage, study_name, problem, seed, sampler)
     maximize = OBJECTIVES[objective][1] == "maximize"
@@ -634,8 +661,7 @@ def _finish(tracker: Any, results: list[ConfigResult], result: SearchResult) -> 
     note = describe(result)
     if result.not_searched:
         note += "\n\nNot searched here: " + "; ".join(f"{k} ({v})" for k, v in result.not_searched.items())
-    tracker.client.log_dict(tracker.parent_run_id, result.to_dict(), N.A_SEARCH)
-    tracker.finish(results, note, failed=best is None, metrics=metrics, tags=tags)
+    tracker.finish(results, note, failed=best is None, metrics=metrics, tags=tags, dicts={N.A_SEARCH: result.to_dict()})
 
 
 def describe(result: SearchResult) -> str:

@@ -60,6 +60,8 @@ class SweepResult:
     experiment_id: str
     parent_run_id: str
     results: list[ConfigResult]
+    outboxed: int = 0  # runs kept in the local outbox: the store stopped answering mid-sweep
+    replayed: int = 0  # runs an earlier sweep had kept, written to the store before this one
 
     @property
     def failed(self) -> list[ConfigResult]:
@@ -348,4 +350,6 @@ def run_benchmark(
         tracker.finish(results, summarise(results) + "\n\n**Interrupted.**", interrupted=True)
         raise
     tracker.finish(results, summarise(results))
-    return SweepResult(sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results)
+    return SweepResult(
+        sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results, tracker.outboxed, tracker.replayed
+    )

@@ -4,6 +4,7 @@ child run per config, artifacts. Names come from :mod:`hwbench_mlflow.names`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import names as N
 from .errors import BadInputError
+from .outbox import Outbox, PendingRun, is_unreachable, new_uid, write_run
 
 if TYPE_CHECKING:
     from .hardware import HardwareReport
@@ -59,9 +61,22 @@ def check_tracking_uri(uri: str) -> None:
 
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=5)
+            answer = requests.get(
+                uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
+                params={"max_results": 1},
+                auth=_http_auth(),
+                timeout=30,
+            )
         except requests.RequestException as exc:
             reason = re.sub(r"\s+", " ", type(exc).__name__)
             raise BadInputError(f"tracking server unreachable at {shown} ({reason})") from None
+        if answer.status_code == 401:
+            raise BadInputError(
+                f"the tracking server at {shown} refused the credentials (HTTP 401): "
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
+        if answer.status_code == 403:
+            raise BadInputError(f"the tracking server at {shown} denied access to this user (HTTP 403)")
     elif scheme == "sqlite":
         path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
         if not path or path == ":memory:":
@@ -77,6 +92,22 @@ def check_tracking_uri(uri: str) -> None:
             raise BadInputError(f"tracking store directory does not exist: {path.parent}")
     elif scheme not in ("postgresql", "mysql", "mssql", "databricks", "databricks-uc", "postgresql+psycopg2"):
         raise BadInputError(f"unsupported tracking URI scheme '{scheme}' in {shown}")
+
+
+def _http_auth() -> Any:
+    """The credentials MLflow's own client sends, from MLflow's own environment variables."""
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        return (user, password)
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+
+        def bearer(request: Any) -> Any:
+            request.headers["Authorization"] = f"Bearer {token}"
+            return request
+
+        return bearer
+    return None
 
 
 def library_versions() -> dict[str, str]:
@@ -95,6 +126,21 @@ def library_versions() -> dict[str, str]:
 def _clip(value: Any, limit: int = 6000) -> str:
     s = str(value)
     return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The experiment's id, created if missing; two hosts creating it at once both get it."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def model_files(model_path: str) -> list[Path]:
@@ -120,6 +166,8 @@ class SweepTracker:
 
         for noisy in ("mlflow", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        if tracking_uri.startswith(("http://", "https://")):
+            _fail_fast_http()
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.experiment_name = experiment
@@ -128,13 +176,21 @@ class SweepTracker:
         self.host = socket.gethostname()
         self.versions = library_versions()
         self.parent_run_id = ""
+        self.parent_uid = ""
         self.experiment_id = ""
         self._owns_parent = True
+        self.store = redact_uri(tracking_uri)
+        self.outbox = Outbox()
+        self.offline = False  # the store stopped answering: the rest of the runs go to the outbox
+        self.outboxed = 0
+        self.replayed = 0
 
     # -- parent ------------------------------------------------------------------------
     def start(self, hardware: HardwareReport, params: dict[str, Any], tags: dict[str, str] | None = None) -> str:
         from mlflow.entities import Param, RunTag
 
+        self.replayed = self.outbox.replay(self.client, self.store)  # what an earlier sweep could not write
+        self.parent_uid = new_uid()
         adopted = os.environ.get("MLFLOW_RUN_ID")
         if adopted:  # under `mlflow run`: the project's run is the parent
             run = self.client.get_run(adopted)
@@ -142,14 +198,14 @@ class SweepTracker:
             self.parent_run_id = adopted
             self._owns_parent = False
         else:
-            exp = self.client.get_experiment_by_name(self.experiment_name)
-            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment_name)
+            self.experiment_id = experiment_id(self.client, self.experiment_name)
             run = self.client.create_run(self.experiment_id, run_name=f"{self.role}-{self.sweep_id}")
             self.parent_run_id = run.info.run_id
         tags = {
             **(tags or {}),
             N.T_ROLE: self.role,
             N.T_SWEEP_ID: self.sweep_id,
+            N.T_RUN_UID: self.parent_uid,
             N.T_HOST: self.host,
             N.T_IS_SIMULATED: "false",
             **{N.T_VERSION_PREFIX + k: v for k, v in self.versions.items()},
@@ -175,24 +231,52 @@ class SweepTracker:
         failed: bool | None = None,
         metrics: dict[str, float] | None = None,
         tags: dict[str, str] | None = None,
+        dicts: dict[str, Any] | None = None,
     ) -> None:
-        """Close the parent: its note, results table, and (a search's) outcome metrics and tags.
-        ``failed`` defaults to "any config failed"."""
-        from mlflow.entities import Metric, RunTag
-
-        now = int(time.time() * 1000)
-        self.client.log_batch(
-            self.parent_run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
-            tags=[RunTag(N.MLFLOW_RUN_NOTE, note), *(RunTag(k, _clip(v, 5000)) for k, v in (tags or {}).items())],
-        )
-        self.client.log_dict(self.parent_run_id, {"results": [r.to_row() for r in results]}, N.A_RESULTS)
-        if not self._owns_parent:
-            return  # `mlflow run` closes its own run from our exit code
+        """Close the parent: its note, results table, and (a search's) outcome metrics, tags
+        and artifacts. ``failed`` defaults to "any config failed"."""
         if failed is None:
             failed = any(r.status == "failed" for r in results)
         status = "KILLED" if interrupted else ("FAILED" if failed else "FINISHED")
-        self.client.set_terminated(self.parent_run_id, status=status)
+        self.deliver(
+            PendingRun(
+                self.store,
+                self.experiment_id,
+                self.parent_uid,
+                f"{self.role}-{self.sweep_id}",
+                start_ms=0,
+                end_ms=int(time.time() * 1000),
+                run_id=self.parent_run_id,
+                status=status if self._owns_parent else None,  # `mlflow run` closes its own run from our exit code
+                metrics={k: float(v) for k, v in (metrics or {}).items()},
+                tags={N.MLFLOW_RUN_NOTE: note, **{k: _clip(v, 5000) for k, v in (tags or {}).items()}},
+                dicts={N.A_RESULTS: {"results": [r.to_row() for r in results]}, **(dicts or {})},
+            )
+        )
+
+    def deliver(self, run: PendingRun) -> str:
+        """Write ``run`` to the store; once the store has stopped answering, to the outbox
+        instead (the rest of the sweep goes on measuring). The run id, or "" when kept."""
+        if not self.offline:
+            try:
+                return write_run(self.client, run)
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    if run.run_id and run.run_id != self.parent_run_id:
+                        self._end_killed(run.run_id)
+                    raise
+                self.offline = True
+            except BaseException:  # Ctrl-C while writing: the child is ended, never left running
+                if run.run_id and run.run_id != self.parent_run_id:
+                    self._end_killed(run.run_id)
+                raise
+        self.outbox.put(run)
+        self.outboxed += 1
+        return ""
+
+    def _end_killed(self, run_id: str) -> None:
+        with contextlib.suppress(Exception):  # the store is gone too: the replay completes the run
+            self.client.set_terminated(run_id, status="KILLED")
 
     # -- children ----------------------------------------------------------------------
     def log_config(self, result: ConfigResult, started_at: float, log_model: bool = False) -> str:
@@ -201,8 +285,6 @@ class SweepTracker:
         ``log_model`` also logs the converted model file(s) that ``model_path`` names
         (OpenVINO IR .xml + .bin, ONNX file) under the artifact folder ``model/``.
         """
-        from mlflow.entities import Metric, Param
-
         tags = {
             N.MLFLOW_PARENT_RUN_ID: self.parent_run_id,
             N.T_ROLE: "config",
@@ -211,36 +293,40 @@ class SweepTracker:
             **{N.T_VERSION_PREFIX + k: v for k, v in self.versions.items()},
             **result.tags,
         }
-        run = self.client.create_run(
-            self.experiment_id, start_time=int(started_at * 1000), tags=tags, run_name=result.config.run_name
-        )
-        run_id = run.info.run_id
-        try:
-            now = int(time.time() * 1000)
-            self.client.log_batch(
-                run_id,
-                metrics=[Metric(k, float(v), now, 0) for k, v in result.metrics.items()],
-                params=[Param(k, _clip(v)) for k, v in result.params.items()],
+        dicts = {}
+        if result.measurement is not None:
+            dicts[N.A_RAW_SAMPLES] = {
+                "unit": "ms",
+                "batch_size": result.config.batch_size,
+                "wall_s": result.measurement.wall_s,
+                "latencies_ms": list(result.measurement.samples_ms),
+            }
+        files = model_files(str(result.params.get("model_path", ""))) if log_model else []
+        return self.deliver(
+            PendingRun(
+                self.store,
+                self.experiment_id,
+                new_uid(),
+                result.config.run_name,
+                start_ms=int(started_at * 1000),
+                end_ms=int(time.time() * 1000),
+                status="FAILED" if result.status == "failed" else "FINISHED",
+                params={k: _clip(v) for k, v in result.params.items()},
+                metrics={k: float(v) for k, v in result.metrics.items()},
+                tags={k: _clip(v, 5000) for k, v in tags.items()},
+                dicts=dicts,
+                files=[(str(f), "model") for f in files],
             )
-            if result.measurement is not None:
-                self.client.log_dict(
-                    run_id,
-                    {
-                        "unit": "ms",
-                        "batch_size": result.config.batch_size,
-                        "wall_s": result.measurement.wall_s,
-                        "latencies_ms": list(result.measurement.samples_ms),
-                    },
-                    N.A_RAW_SAMPLES,
-                )
-            if log_model:
-                for path in model_files(str(result.params.get("model_path", ""))):
-                    self.client.log_artifact(run_id, str(path), "model")
-        except BaseException:
-            self.client.set_terminated(run_id, status="KILLED")
-            raise
-        self.client.set_terminated(run_id, status="FAILED" if result.status == "failed" else "FINISHED")
-        return run_id
+        )
+
+
+def _fail_fast_http() -> None:
+    """MLflow retries a refused HTTP request with a growing back-off for minutes by default;
+    a sweep notices a server that went away within seconds instead, and keeps the runs in
+    the outbox. The user's own MLFLOW_HTTP_REQUEST_* settings win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 
 
 class RunReader:
@@ -351,8 +437,7 @@ def log_output_run(
         existing = set(client.get_run(run_id).data.params)
         params = {k: v for k, v in params.items() if k not in existing}
     else:
-        exp = client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        exp_id = experiment_id(client, experiment)
         run_id = client.create_run(exp_id, run_name=f"{role}-" + time.strftime("%Y%m%d-%H%M%S")).info.run_id
     client.log_batch(
         run_id,
@@ -373,6 +458,15 @@ def log_output_run(
     if not adopted:
         client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def replay_outbox(tracking_uri: str | None) -> int:
+    """Write the runs the outbox keeps for this store (``hwbench sync --replay``); how many."""
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        _fail_fast_http()
+    return Outbox().replay(_client(uri), redact_uri(uri))
 
 
 def _client(tracking_uri: str) -> Any:
