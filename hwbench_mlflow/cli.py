@@ -1392,19 +1392,28 @@ def init_db(
 
 @cli.command()
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="Experiment whose runs to open.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def ui(tracking_uri: str | None, host: str, port: int) -> int:
-    """Start the MLflow UI on the hwbench store."""
+@click.option("--workers", type=click.IntRange(min=1), help="UI server processes (default: MLflow's).")
+@click.option("--print-url", is_flag=True, help="Only print the URL of the runs table; start nothing.")
+def ui(tracking_uri: str | None, experiment: str, host: str, port: int, workers: int | None, print_url: bool) -> int:
+    """Start the MLflow UI on the hwbench store; print the URL of the experiment's runs table."""
     from .tracking import check_tracking_uri, redact_uri, resolve_tracking_uri
+    from .ui_url import ui_url
 
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
-    click.echo(f"MLflow UI for {redact_uri(uri)} at http://{host}:{port}  (Ctrl-C to stop)", err=True)
-    os.execv(
-        sys.executable,
-        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)],
-    )
+    url = ui_url(uri, experiment, host, port)
+    click.echo(url)  # stdout: the one line a script or a test reads
+    if print_url:
+        return 0
+    click.echo(f"MLflow UI for {redact_uri(uri)}, experiment {experiment!r}: the URL above (Ctrl-C to stop)", err=True)
+    sys.stdout.flush()
+    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    os.execv(sys.executable, argv)
     return 0  # pragma: no cover
 
 
