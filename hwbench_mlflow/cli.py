@@ -66,7 +66,20 @@ def check_output_path(path: str) -> Path:
         raise BadInputError(f"--output: directory does not exist: {parent}")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise BadInputError(f"--output: not writable: {p}")
+    check_writable_dir("--output", parent)
     return p
+
+
+def check_writable_dir(flag: str, directory: Path) -> None:
+    """Try a nameless file there: root passes every os.access check, yet /proc or a
+    read-only mount refuse new files."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise BadInputError(f"{flag}: cannot write in {directory}: {exc.strerror or exc}") from None
 
 
 def check_db_path(path: str) -> None:
@@ -889,13 +902,16 @@ def query(sql: str, db_path: str, fmt: str, max_rows: str) -> int:
     """Run a read-only SQL query on the mirror (the file is opened read-only)."""
     from .store import sql as run_sql
 
+    rows = _int("--max-rows", max_rows)
+    if rows < 0:
+        raise BadInputError(f"--max-rows must be >= 0, got {rows}")
     frame = run_sql(sql, db_path)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(frame.to_json(orient="records", indent=2, date_format="iso"))
     else:
-        _print_frame(frame, _int("--max-rows", max_rows))
+        _print_frame(frame, rows)
     return 0
 
 
@@ -941,6 +957,14 @@ def log_options(f: Any) -> Any:
     return f
 
 
+def _check_log_uri(tracking_uri: str | None, no_log: bool) -> None:
+    """A given --tracking-uri is checked before the mirror is read, not after the output."""
+    if tracking_uri and not no_log:
+        from .tracking import check_tracking_uri
+
+        check_tracking_uri(tracking_uri)
+
+
 @cli.command()
 @DB_OPTION
 @click.option("--model", "models", help="Only these models, comma list (default: every model with results).")
@@ -973,6 +997,7 @@ def recommend(
     from .recommender import load_table, parse_weights, to_frame, to_markdown
     from .recommender import recommend as do_recommend
 
+    _check_log_uri(tracking_uri, no_log)
     w = parse_weights(weights)
     price_table = load_table(prices, "--prices", "$/hour")
     power_table = load_table(power, "--power", "watts")
@@ -1073,6 +1098,7 @@ def analyze(
     from .comparative import SUMMARY_COLUMNS, parse_baseline
     from .comparative import analyze as do_analyze
 
+    _check_log_uri(tracking_uri, no_log)
     parse_baseline(baseline)
     out_path = check_output_path(output) if output else None
     frame = do_analyze(
@@ -1179,6 +1205,7 @@ def compare(
         )
     if compare_to and baseline_sweep:
         raise BadInputError("--compare-to and --baseline-sweep are two baselines; give one")
+    _check_log_uri(tracking_uri, no_log)
     out_path = check_output_path(output) if output else None
     model_list = _items("--model", models) if models is not None else None
     mode = parse_choices("--mode", mode_opt, N.MODES)[0] if mode_opt is not None else None
@@ -1215,6 +1242,8 @@ def compare(
         ]
     else:
         threshold = _float("--regression-alert", regression_alert)
+        if threshold < 0:
+            raise BadInputError(f"--regression-alert must be >= 0 (0.1 = 10 %), got {regression_alert}")
         base = C.read_baseline(compare_to) if compare_to else C.baseline_from_sweep(db_path, baseline_sweep or "")
         frame = C.compare_to_baseline(db_path, base, threshold=threshold, models=model_list)
         cols = [
@@ -1302,6 +1331,7 @@ def report(
         raise BadInputError(f"--output: the report is HTML; name a .html file, got '{output}'")
     if not out.resolve().parent.is_dir():
         raise BadInputError(f"--output: directory does not exist: {out.resolve().parent}")
+    check_writable_dir("--output", out.resolve().parent)
     price_table = load_table(prices, "--prices", "$/hour")
     with tempfile.TemporaryDirectory(prefix="hwbench-report-") as tmp:
         paths, uri = _draw(db_path, models, memory_limit, tmp, tracking_uri, no_log)

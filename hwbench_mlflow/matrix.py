@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import names as N
@@ -141,10 +142,12 @@ def init_db(
     availability log. Existing rows stay; the plan's status comes from synced results."""
     from .hardware import detect_hardware
     from .runner import _devices_for, select_models
-    from .store import MirrorStore, detection_rows, schema_version
+    from .store import DEFAULT_LOCK_TIMEOUT_S, MirrorStore, _connect, detection_rows, schema_version
 
-    report = detect_hardware()
     specs = select_models(list(models or []), category, all_models=models is None)
+    if Path(db_path).is_file():  # a corrupted file is said before the (slow) hardware detection
+        _connect(Path(db_path), read_only=True, lock_timeout_s=DEFAULT_LOCK_TIMEOUT_S).close()
+    report = detect_hardware()
     platforms = list(hardware) if hardware else report.available()
     frame = compatibility_matrix(specs, platforms, report)
     frame = frame[frame["compatible"] & frame["precision"].isin(precisions or N.PRECISIONS) & frame["mode"].isin(modes)]

@@ -137,7 +137,7 @@ def load_table(path: str | None, flag: str, unit: str) -> dict[str, float]:
 
     p = Path(path)
     if not p.is_file():
-        raise BadInputError(f"{flag}: no such file: {path}")
+        raise BadInputError(f"{flag}: {'not a file' if p.exists() else 'no such file'}: {path}")
     try:
         data = yaml.safe_load(p.read_text())
     except (OSError, yaml.YAMLError) as exc:

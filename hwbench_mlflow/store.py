@@ -15,6 +15,7 @@ numbered migrations applied once each; ``views.sql`` is re-applied when it chang
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -142,6 +143,8 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = SCHEMA_DIR) -> int
 def connect(db_path: str | os.PathLike[str] = DEFAULT_DB_PATH, lock_timeout_s: float = 10.0) -> Any:
     """A read-only DuckDB connection to the mirror, for notebooks: ``connect().sql("...").df()``."""
     path = Path(db_path)
+    if path.is_dir():
+        raise BadInputError(f"--db-path must name a file, got '{db_path}' (a directory)")
     if not path.is_file():
         raise BadInputError(f"no DuckDB mirror at {path}; run `hwbench sync` (or `hwbench run`) first")
     con = _connect(path, read_only=True, lock_timeout_s=lock_timeout_s)
@@ -207,7 +210,10 @@ def export(
                 raise BadInputError(f"no table or view '{t}'; choose from {', '.join(sorted(names))}")
         out = Path(output)
         if table is None:
-            out.mkdir(parents=True, exist_ok=True)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BadInputError(f"--output: cannot create the directory {out}: {exc.strerror or exc}") from None
             targets = [(t, out / f"{t}.{fmt}") for t in tables]
         else:
             if not out.parent.resolve().is_dir():
@@ -220,10 +226,15 @@ def export(
         for t, target in targets:
             tmp = target.with_name(target.name + ".tmp")
             # the mirror is open read-only without file access; COPY runs on a scratch connection
-            with duckdb.connect() as writer:
-                writer.register("frame", con.sql(f'SELECT * FROM "{t}"').to_arrow_table())
-                writer.execute(f"COPY (SELECT * FROM frame) TO '{_quote(str(tmp))}' ({options[fmt]})")
-            os.replace(tmp, target)
+            try:
+                with duckdb.connect() as writer:
+                    writer.register("frame", con.sql(f'SELECT * FROM "{t}"').to_arrow_table())
+                    writer.execute(f"COPY (SELECT * FROM frame) TO '{_quote(str(tmp))}' ({options[fmt]})")
+                os.replace(tmp, target)
+            except (OSError, duckdb.IOException) as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise BadInputError(f"--output: cannot write {target}: {_first_line(str(exc))}") from None
             written.append(target)
         return written
     finally:
