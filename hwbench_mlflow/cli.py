@@ -397,8 +397,9 @@ def run(
     )
     if out_path:
         out.print(f"Table written to {out_path}")
+    _report_outbox(sweep.replayed, sweep.outboxed, err)
     synced = True
-    if not no_db:
+    if not no_db and not sweep.outboxed:
         synced = _sync_after_run(sweep.tracking_uri, db_path, out, err)
     out.print(
         "Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
@@ -409,7 +410,21 @@ def run(
     if sweep.failed:
         err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
         return 1
-    return 0 if synced else 1
+    return 0 if synced and not sweep.outboxed else 1
+
+
+def _report_outbox(replayed: int, outboxed: int, err: Any) -> None:
+    """Say what the outbox did: runs an earlier sweep kept, now written; runs kept by this one."""
+    from .outbox import outbox_dir
+
+    if replayed:
+        err.print(f"hwbench: replayed {replayed} run(s) kept in the outbox {outbox_dir()}", markup=False)
+    if outboxed:
+        err.print(
+            f"hwbench: warning: the tracking store stopped answering; {outboxed} run(s) are kept in the outbox "
+            f"{outbox_dir()} and are written by the next run against it, or now with: hwbench sync --replay",
+            markup=False,
+        )
 
 
 @cli.command()
@@ -835,8 +850,20 @@ DB_OPTION = click.option("--db-path", default=DEFAULT_DB_PATH, show_default=True
 )
 @click.option("--slack", type=str, default="600", show_default=True, help="Seconds of overlap between syncs.")
 @click.option("--lock-timeout", type=str, default="30", show_default=True, help="Seconds to wait for a busy file.")
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="First write the runs kept in the local outbox ($HWBENCH_OUTBOX or ./hwbench-outbox) to the store.",
+)
 def sync(
-    tracking_uri: str | None, db_path: str, full: bool, watch: str | None, recheck: str, slack: str, lock_timeout: str
+    tracking_uri: str | None,
+    db_path: str,
+    full: bool,
+    watch: str | None,
+    recheck: str,
+    slack: str,
+    lock_timeout: str,
+    replay: bool,
 ) -> int:
     """Mirror MLflow runs into DuckDB: incremental, idempotent, one transaction per sync."""
     check_db_path(db_path)
@@ -847,6 +874,11 @@ def sync(
     slack_s = _float("--slack", slack)
     if slack_s < 0:
         raise BadInputError(f"--slack must be >= 0, got {slack_s:g}")
+    if replay:
+        from .outbox import outbox_dir
+        from .tracking import replay_outbox
+
+        click.echo(f"replayed {replay_outbox(tracking_uri)} run(s) from the outbox {outbox_dir()}", err=True)
     from .mirror_sync import Syncer
 
     syncer = Syncer(
@@ -1443,6 +1475,8 @@ def ui(tracking_uri: str | None, experiment: str, host: str, port: int, workers:
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     if workers is not None:
         argv += ["--workers", str(workers)]
+    # MLflow 3's GenAI job runners start several processes and are not used by hwbench
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +17,7 @@ from hwbench_mlflow import names as N
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.hardware import detect_hardware
 from hwbench_mlflow.worker import run_in_worker
-from tests._util import FAST, child_runs, run_cli
+from tests._util import FAST, child_runs, clean_env, run_cli
 
 
 def _failed_runs(uri):
@@ -118,9 +122,11 @@ def test_broken_local_model_is_a_load_error_and_a_local_model_works(tmp_path):
     assert bad.info.status == "FAILED"
 
 
-def _kill_worker_when_running(start_method: str, deadline: float) -> list[int]:
+def _kill_worker_when_running(start_method: str, deadline: float, root: int | None = None, sig=None) -> list[int]:
+    """Send ``sig`` (default SIGKILL) to the first worker under process ``root`` (default: this
+    one) once it is busy; the pids signalled."""
     killed: list[int] = []
-    me = psutil.Process()
+    me = psutil.Process(root)
     while time.time() < deadline and not killed:
         for p in me.children(recursive=True):
             try:
@@ -131,7 +137,7 @@ def _kill_worker_when_running(start_method: str, deadline: float) -> list[int]:
                     else "forkserver" in " ".join(cmd) and p.parent().pid != me.pid
                 )
                 if is_worker and p.cpu_times().user > 0.3:
-                    p.kill()
+                    p.send_signal(sig or signal.SIGKILL)
                     killed.append(p.pid)
                     break
             except psutil.Error:
@@ -140,8 +146,8 @@ def _kill_worker_when_running(start_method: str, deadline: float) -> list[int]:
     return killed
 
 
-@pytest.mark.parametrize("start_method", ["forkserver", "exec"])
-def test_worker_killed_by_the_os_is_categorised(start_method):
+def test_worker_killed_by_the_os_is_categorised():
+    start_method = "exec"  # the forkserver path is the sweep test below
     cfg = BenchmarkConfig("bert-tiny", "cpu", "torch", "cpu", "fp32", 1)
     settings = MeasureSettings(min_time_s=20, max_time_s=30, worker_start=start_method, timeout_s=120)
     result = {}
@@ -153,3 +159,78 @@ def test_worker_killed_by_the_os_is_categorised(start_method):
     out = result["out"]
     assert out.status == "failed" and out.error_category == "oom"
     assert out.error_message == "worker killed by SIGKILL (the kernel OOM killer is the usual cause)"
+
+
+def _sweep(tmp_path, seconds: str) -> tuple[str, subprocess.Popen]:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    argv = ["run", "--model", "bert-tiny", "--hardware", "cpu", "--batch-sizes", "1,2", "--tracking-uri", uri]
+    argv += ["--warmup", "1", "--min-time", seconds, "--max-time", seconds, "--db-path", str(tmp_path / "m.duckdb")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hwbench_mlflow", *argv],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    return uri, proc
+
+
+def _sweep_runs(uri):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs(["1"], "tags.`hwbench.role` = 'sweep'")
+    return parent, {r.info.run_name: r for r in child_runs(uri, parent.info.run_id)}
+
+
+def test_sigkilled_worker_in_a_sweep_is_a_failed_run_and_the_sweep_goes_on(tmp_path):
+    uri, proc = _sweep(tmp_path, "3")
+    killed = _kill_worker_when_running("forkserver", time.time() + 120, root=proc.pid)
+    _, err = proc.communicate(timeout=300)
+    assert killed, "no worker process found to kill"
+    assert proc.returncode == 1, err
+    assert "1 of 2 config(s) failed" in err
+    parent, runs = _sweep_runs(uri)
+    dead = runs["bert-tiny/cpu/torch/fp32/b1/inference"]
+    assert dead.info.status == "FAILED" and dead.data.tags[N.T_ERROR_CATEGORY] == "oom"
+    assert dead.data.tags[N.T_ERROR_MESSAGE] == "worker killed by SIGKILL (the kernel OOM killer is the usual cause)"
+    after = runs["bert-tiny/cpu/torch/fp32/b2/inference"]
+    assert after.info.status == "FINISHED" and after.data.metrics[N.M_LAT_P50] > 0
+    assert parent.info.status == "FAILED"
+
+
+def test_ctrl_c_mid_sweep_exits_130_ends_the_worker_and_closes_the_parent(tmp_path):
+    uri, proc = _sweep(tmp_path, "4")
+    # wait for the second config's worker (the first one's run is then logged), then Ctrl-C
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "mlflow.db").exists():
+        time.sleep(0.2)
+    workers: list[int] = []
+    while time.time() < deadline and not workers:
+        try:
+            logged = child_runs(uri)
+        except Exception:  # read while the sweep creates the store's tables: MLflow's migrations race
+            logged = []
+        if logged:
+            workers = _kill_worker_when_running("forkserver", deadline, root=proc.pid, sig=signal.SIGCONT)
+        time.sleep(0.2)
+    assert workers, "the second config's worker never started"
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends the whole foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("hwbench: interrupted"), err
+    assert not psutil.pid_exists(workers[0]) or psutil.Process(workers[0]).status() == psutil.STATUS_ZOMBIE
+    parent, runs = _sweep_runs(uri)
+    assert parent.info.status == "KILLED" and "Interrupted" in parent.data.tags[N.MLFLOW_RUN_NOTE]
+    assert list(runs) == ["bert-tiny/cpu/torch/fp32/b1/inference"]  # the interrupted config left no half run
+    assert runs["bert-tiny/cpu/torch/fp32/b1/inference"].info.status == "FINISHED"
+    # the mirror is consistent: a sync after the interruption holds exactly the finished run
+    sync = run_cli(["sync", "--tracking-uri", uri, "--db-path", str(tmp_path / "m.duckdb")], tmp_path)
+    assert sync.returncode == 0, sync.stderr
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "m.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*), min(batch_size) FROM results").fetchone() == (1, 1)
+    assert con.execute("SELECT run_status FROM sweeps").fetchall() == [("KILLED",)]

@@ -1,8 +1,9 @@
 """benchmarks/vs_benchmark_app.py end to end: our OpenVINO throughput is at least 0.5 × benchmark_app's.
 
-Tests check correctness, not timings: a guard against gross errors (a factor of two); the 1.00× goal is the benchmark's, run with
---repeat 3 on a quiet machine (README). One pair per hint on this shared machine has landed
-at 0.64–0.89× in a noisy phase (CI, 2026-11-25) and 1.00–1.03× in quiet ones."""
+Tests check correctness, not timings: a guard against gross errors (a factor of two); the
+1.00× goal is the benchmark's, run with --repeat 3 on a quiet machine (README). One pair
+per hint on this shared machine has landed at 0.64–0.89× in a noisy phase (CI, 2026-11-25)
+and 1.00–1.03× in quiet ones."""
 
 from __future__ import annotations
 
