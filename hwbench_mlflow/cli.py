@@ -214,6 +214,13 @@ def cli() -> None:
 @click.option("--mode", "mode_opt", help="inference | training | inference,training (MLproject's form).")
 @click.option("--seq-length", type=str, default="128", show_default=True, help="Text sequence length.")
 @click.option("--limit", type=str, help="Run at most this many configs.")
+@click.option(
+    "--max-workers",
+    type=str,
+    default="1",
+    show_default=True,
+    help="Configs run at once, each pinned to its own CPU cores (shared host: numbers change).",
+)
 @click.option("--output", help="Also write the results table (.csv, .json or .parquet).")
 @click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
@@ -242,6 +249,7 @@ def run(
     mode_opt: str | None,
     seq_length: str,
     limit: str | None,
+    max_workers: str,
     output: str | None,
     experiment: str,
     tracking_uri: str | None,
@@ -314,11 +322,24 @@ def run(
     n_limit = _int("--limit", limit) if limit is not None else None
     if n_limit is not None and n_limit < 1:
         raise BadInputError(f"--limit must be >= 1, got {n_limit}")
+    workers = _int("--max-workers", max_workers)
+    if workers < 1:
+        raise BadInputError(f"--max-workers must be >= 1, got {workers}")
     out_path = check_output_path(output) if output else None
     if not no_db:
         check_db_path(db_path)
     if not experiment.strip():
         raise BadInputError("--experiment must not be empty")
+    if workers > 1:
+        from .worker import format_cores, split_cores
+
+        sets = " | ".join(format_cores(c) for c in split_cores(workers))
+        click.echo(
+            f"hwbench: warning: --max-workers {workers} runs {workers} configs at once on disjoint cores ({sets}); "
+            "they still share caches, memory bandwidth and power, so each number differs from a run alone "
+            "(every run records hwbench.shared_host=true and its cores); use --max-workers 1 for reference numbers",
+            err=True,
+        )
 
     from .runner import run_benchmark
     from .tracking import redact_uri
@@ -374,6 +395,7 @@ def run(
             settings=settings,
             experiment=experiment,
             tracking_uri=tracking_uri,
+            max_workers=workers,
             on_start=on_start,
             on_result=on_result,
         )

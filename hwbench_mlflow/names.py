@@ -81,6 +81,7 @@ T_WEIGHTS = "hwbench.weights"
 T_WEIGHTS_SHA256 = "hwbench.weights_sha256"
 T_HOST = "hwbench.host"
 T_SWEEP_ID = "hwbench.sweep_id"
+T_SHARED_HOST = "hwbench.shared_host"  # true: ran beside other configs (--max-workers)
 T_RUN_UID = "hwbench.run_uid"  # written once: an outbox replay completes this run, never doubles it
 T_ROLE = "hwbench.role"  # sweep | search | config | sync | recommend
 T_STOP_REASON = "hwbench.stop_reason"

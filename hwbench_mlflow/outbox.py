@@ -82,14 +82,15 @@ class PendingRun:
     files: list[tuple[str, str | None]] = field(default_factory=list)  # (path, artifact dir)
 
 
-def write_run(client: Any, run: PendingRun) -> str:
+def write_run(client: Any, run: PendingRun, replay: bool = False) -> str:
     """Write ``run`` to the store behind ``client`` (create or complete it); its run id.
 
     ``run.run_id`` is set as soon as the run exists, so a caller that is cut off afterwards
-    keeps a record that completes this run instead of creating another."""
+    keeps a record that completes this run instead of creating another; a ``replay`` first
+    looks for the run by its uid (it may have been created before the connection dropped)."""
     from mlflow.entities import Metric, Param, RunTag
 
-    if not run.run_id:
+    if not run.run_id and replay:
         run.run_id = _find(client, run.experiment_id, run.uid)
     created = not run.run_id
     if not created:
@@ -165,7 +166,7 @@ class Outbox:
         done = 0
         for record in self.pending(store):
             run = _load(record)
-            write_run(client, run)
+            write_run(client, run, replay=True)
             record.unlink()
             shutil.rmtree(self.path / f"{run.uid}.files", ignore_errors=True)
             done += 1

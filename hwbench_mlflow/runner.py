@@ -17,11 +17,10 @@ from .config import DEFAULT_BACKEND, BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
 from .measure import PERCENTILE_METHOD, Measurement
+from .worker import WorkerOutcome, format_cores
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .worker import WorkerOutcome
 
 
 @dataclass
@@ -250,6 +249,68 @@ def summarise(results: Sequence[ConfigResult]) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- execution
+
+
+def _execute(
+    config: BenchmarkConfig,
+    report: HardwareReport,
+    settings: MeasureSettings,
+    asked: set[str],
+    cores: tuple[int, ...] = (),
+) -> WorkerOutcome:
+    """Run one config in a worker, or say why it never started."""
+    from .worker import WorkerOutcome, run_in_worker
+
+    blocked = precheck(config, report)
+    if blocked is None:
+        return run_in_worker(config, settings, cpu_cores=cores)
+    if blocked[0] == "unavailable" and (config.hardware in asked or config.backend in asked):
+        return WorkerOutcome.failed(*blocked)  # asked for by name but absent: a failed run that says why
+    return WorkerOutcome("skipped", *blocked)  # the matrix says ✖: never started, recorded as skipped
+
+
+def _execute_concurrently(
+    plan: Sequence[BenchmarkConfig],
+    report: HardwareReport,
+    settings: MeasureSettings,
+    asked: set[str],
+    core_sets: list[tuple[int, ...]],
+    record: Callable[[BenchmarkConfig, WorkerOutcome, float, tuple[int, ...]], None],
+) -> None:
+    """Configs run ``len(core_sets)`` at a time, each on a core set no other running config
+    holds; results are recorded (logged) from this thread as they finish."""
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from .worker import kill_live_workers
+
+    free: queue.Queue[tuple[int, ...]] = queue.Queue()
+    for cores in core_sets:
+        free.put(cores)
+
+    def job(config: BenchmarkConfig) -> tuple[BenchmarkConfig, WorkerOutcome, float, tuple[int, ...]]:
+        cores = free.get()
+        try:
+            started = time.time()
+            return config, _execute(config, report, settings, asked, cores), started, cores
+        finally:
+            free.put(cores)
+
+    pool = ThreadPoolExecutor(max_workers=len(core_sets), thread_name_prefix="hwbench-config")
+    try:
+        pending = {pool.submit(job, config) for config in plan}
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                record(*future.result())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_live_workers()
+        raise
+    pool.shutdown()
+
+
 # ----------------------------------------------------------------------------- the API
 
 
@@ -275,6 +336,7 @@ def run_benchmark(
     settings: MeasureSettings | None = None,
     experiment: str = N.DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
+    max_workers: int = 1,
     on_start: Callable[[list[BenchmarkConfig]], None] | None = None,
     on_result: Callable[[ConfigResult], None] | None = None,
 ) -> SweepResult:
@@ -286,11 +348,18 @@ def run_benchmark(
     FAILED child runs with their category; the sweep goes on. Combinations the
     compatibility matrix marks ✖ (``unsupported``) are never started: they are recorded
     as skipped runs with the reason.
+
+    ``max_workers > 1`` runs that many configs at once, each worker pinned to its own
+    disjoint set of CPU cores; every run records its cores and that it shared the host
+    (concurrency changes the numbers: caches, memory bandwidth and power are shared).
     """
     from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
-    from .worker import WorkerOutcome, run_in_worker
+    from .worker import split_cores
 
     settings = settings or MeasureSettings()
+    if max_workers < 1:
+        raise BadInputError(f"--max-workers must be >= 1, got {max_workers}")
+    core_sets = split_cores(max_workers) if max_workers > 1 else [()]
     report = detect_hardware()
     for hw in as_list(hardware):
         if hw not in N.PLATFORMS:
@@ -324,6 +393,7 @@ def run_benchmark(
         {
             "sweep_configs": len(plan),
             "models": ",".join(s.key for s in specs),
+            "max_workers": max_workers,
             **{f"settings.{k}": v for k, v in settings.to_dict().items()},
         },
     )
@@ -331,24 +401,30 @@ def run_benchmark(
         on_start(plan)
     asked = set(as_list(hardware)) | set(as_list(backend))
     results: list[ConfigResult] = []
+
+    def record(config: BenchmarkConfig, outcome: WorkerOutcome, started: float, cores: tuple[int, ...]) -> None:
+        result = build_result(config, outcome, report, settings)
+        if max_workers > 1:
+            result.params.setdefault("cpu_cores", format_cores(cores))
+            result.params["concurrent_workers"] = max_workers
+            result.tags[N.T_SHARED_HOST] = "true"
+        result.run_id = tracker.log_config(result, started, log_model)
+        results.append(result)
+        if on_result:
+            on_result(result)
+
     try:
-        for config in plan:
-            started = time.time()
-            blocked = precheck(config, report)
-            if blocked is None:
-                outcome = run_in_worker(config, settings)
-            elif blocked[0] == "unavailable" and (config.hardware in asked or config.backend in asked):
-                outcome = WorkerOutcome.failed(*blocked)  # asked for by name but absent: a failed run that says why
-            else:  # the matrix says ✖: never started, recorded as skipped with the reason
-                outcome = WorkerOutcome("skipped", *blocked)
-            result = build_result(config, outcome, report, settings)
-            result.run_id = tracker.log_config(result, started, log_model)
-            results.append(result)
-            if on_result:
-                on_result(result)
+        if max_workers == 1:
+            for config in plan:
+                started = time.time()
+                record(config, _execute(config, report, settings, asked), started, ())
+        else:
+            _execute_concurrently(plan, report, settings, asked, core_sets, record)
     except BaseException:
         tracker.finish(results, summarise(results) + "\n\n**Interrupted.**", interrupted=True)
         raise
+    order = {id(c): i for i, c in enumerate(plan)}
+    results.sort(key=lambda r: order.get(id(r.config), 0))
     tracker.finish(results, summarise(results))
     return SweepResult(
         sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results, tracker.outboxed, tracker.replayed

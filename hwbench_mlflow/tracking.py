@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -166,8 +167,7 @@ class SweepTracker:
 
         for noisy in ("mlflow", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        if tracking_uri.startswith(("http://", "https://")):
-            _fail_fast_http()
+        _http_client_settings(tracking_uri)
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.experiment_name = experiment
@@ -320,13 +320,18 @@ class SweepTracker:
         )
 
 
-def _fail_fast_http() -> None:
-    """MLflow retries a refused HTTP request with a growing back-off for minutes by default;
-    a sweep notices a server that went away within seconds instead, and keeps the runs in
-    the outbox. The user's own MLFLOW_HTTP_REQUEST_* settings win."""
+def _http_client_settings(uri: str) -> None:
+    """For a tracking server: MLflow retries a refused request with a growing back-off for
+    minutes by default, so a sweep notices a server that went away within seconds instead and
+    keeps the runs in the outbox; and MLflow prints two URLs (after one more request) per
+    finished run on stdout, which a sweep of hundreds of runs does not want. The user's own
+    MLFLOW_* settings win."""
+    if not uri.startswith(("http://", "https://")):
+        return
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 class RunReader:
@@ -343,6 +348,7 @@ class RunReader:
 
         for noisy in ("mlflow", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        _http_client_settings(tracking_uri)
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
 
@@ -402,13 +408,39 @@ class RunReader:
 
         from mlflow.artifacts import download_artifacts
 
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file, thousands
+
+        proxied = self.tracking_uri.startswith(("http://", "https://"))
+        local = threading.local()
+
         def fetch(item: tuple[str, str]) -> tuple[str, str] | None:
             run_id, uri = item
+            if proxied and uri.startswith("mlflow-artifacts:/"):
+                return fetch_proxied(run_id, uri)
             try:
                 path = download_artifacts(artifact_uri=f"{uri.rstrip('/')}/{name}", dst_path=str(dest / run_id))
             except Exception:  # no such artifact (a failed config has none)
                 return None
             return run_id, path
+
+        def fetch_proxied(run_id: str, uri: str) -> tuple[str, str] | None:
+            """The server's artifact proxy, one GET on a kept-alive session per thread: MLflow's
+            generic download lists the folder first and opens a connection per file."""
+            import requests
+
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+                local.session.auth = _http_auth()
+            path = urlsplit(uri).path.lstrip("/")
+            url = f"{self.tracking_uri.rstrip('/')}/api/2.0/mlflow-artifacts/artifacts/{path.rstrip('/')}/{name}"
+            answer = local.session.get(url, timeout=120)
+            if answer.status_code == 404:
+                return None  # no such artifact (a failed config has none)
+            answer.raise_for_status()
+            target = dest / run_id / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(answer.content)
+            return run_id, str(target)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return [r for r in pool.map(fetch, runs) if r is not None]
@@ -464,8 +496,7 @@ def replay_outbox(tracking_uri: str | None) -> int:
     """Write the runs the outbox keeps for this store (``hwbench sync --replay``); how many."""
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
-    if uri.startswith(("http://", "https://")):
-        _fail_fast_http()
+    _http_client_settings(uri)
     return Outbox().replay(_client(uri), redact_uri(uri))
 
 
@@ -476,6 +507,7 @@ def _client(tracking_uri: str) -> Any:
 
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _http_client_settings(tracking_uri)
     return MlflowClient(tracking_uri)
 
 

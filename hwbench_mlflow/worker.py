@@ -8,6 +8,7 @@ turns a crash or a kill by the OS into a categorised failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -122,8 +123,21 @@ def _wait(pid: int, is_done: Callable[[float], bool], timeout_s: float, guard: M
     return guard.wait(pid, is_done, timeout_s)
 
 
+_LIVE: dict[int, Any] = {}  # pid → process object of every worker running now (any thread)
+
+
+def kill_live_workers() -> None:
+    """End every worker still running (Ctrl-C while several run at once: --max-workers)."""
+    for proc in list(_LIVE.values()):
+        with contextlib.suppress(Exception):
+            proc.kill()
+
+
 def run_in_worker(
-    config: BenchmarkConfig, settings: MeasureSettings, guard: MemoryGuard | None = None
+    config: BenchmarkConfig,
+    settings: MeasureSettings,
+    guard: MemoryGuard | None = None,
+    cpu_cores: tuple[int, ...] = (),
 ) -> WorkerOutcome:
     """Run ``config`` in a fresh process and return its outcome (never raises for the config).
 
@@ -133,14 +147,19 @@ def run_in_worker(
     worker is a new process with its own peak memory, and the parent blocks on it.
     With a ``guard``, a worker whose peak memory passes the guard's limit is killed and
     comes back as ``oom`` with the peak it had reached (``memory_peak_mb``).
+    With ``cpu_cores``, the worker pins itself to those cores and sizes its thread pools to
+    them before the runtime loads (``--max-workers``: concurrent configs on disjoint cores).
     """
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwbench-") as tmp:
         spec, out, log = Path(tmp, "spec.json"), Path(tmp, "result.json"), Path(tmp, "worker.log")
-        spec.write_text(json.dumps({"config": config.to_dict(), "settings": settings.to_dict()}))
+        spec.write_text(
+            json.dumps({"config": config.to_dict(), "settings": settings.to_dict(), "cpu_cores": list(cpu_cores)})
+        )
         if settings.worker_start == "forkserver":
             proc = _forkserver().Process(target=child_entry, args=(str(spec), str(out), str(log)))
             proc.start()
+            _LIVE[proc.pid] = proc
 
             def forked_done(t: float) -> bool:
                 proc.join(t)  # waits on the process sentinel
@@ -152,6 +171,8 @@ def run_in_worker(
                 proc.kill()
                 proc.join()
                 raise
+            finally:
+                _LIVE.pop(proc.pid, None)
             if ended != "done":
                 proc.kill()
                 proc.join()
@@ -174,12 +195,15 @@ def run_in_worker(
                         return False
                     return True
 
+                _LIVE[popen.pid] = popen
                 try:
                     ended = _wait(popen.pid, exec_done, settings.timeout_s, guard)
                 except BaseException:
                     popen.kill()
                     popen.wait()
                     raise
+                finally:
+                    _LIVE.pop(popen.pid, None)
                 if ended != "done":
                     popen.kill()
                     popen.wait()
@@ -283,6 +307,45 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
     }
 
 
+def pin_to_cores(cores: tuple[int, ...]) -> None:
+    """This process (and the threads it starts) runs on ``cores`` only, with thread pools of
+    that size: torch's (already imported in a forked worker) and OpenMP's (read at load)."""
+    os.sched_setaffinity(0, cores)
+    os.environ["OMP_NUM_THREADS"] = str(len(cores))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(len(cores))
+
+
+def format_cores(cores: tuple[int, ...]) -> str:
+    """(0, 1, 2, 5) → "0-2,5"."""
+    out: list[str] = []
+    for core in sorted(cores):
+        if out and out[-1].split("-")[-1] == str(core - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{core}"
+        else:
+            out.append(str(core))
+    return ",".join(out)
+
+
+def split_cores(workers: int) -> list[tuple[int, ...]]:
+    """The usable cores in ``workers`` disjoint, contiguous sets (sizes differ by one at most)."""
+    from .errors import BadInputError
+
+    usable = sorted(os.sched_getaffinity(0))
+    if workers > len(usable):
+        raise BadInputError(
+            f"--max-workers {workers} needs {workers} usable CPU cores (one per worker); this process may use "
+            f"{len(usable)}"
+        )
+    size, extra = divmod(len(usable), workers)
+    sets, at = [], 0
+    for i in range(workers):
+        n = size + (i < extra)
+        sets.append(tuple(usable[at : at + n]))
+        at += n
+    return sets
+
+
 def child_entry(spec_path: str, out_path: str, log_path: str) -> None:
     """Forked-worker entry: output to the log file, allocator settings, then main()."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -299,10 +362,16 @@ def main(argv: list[str]) -> int:
         apply_tuned_malloc()
     config = BenchmarkConfig.from_dict(spec["config"])
     settings = MeasureSettings(**spec["settings"])
+    cores = tuple(spec.get("cpu_cores") or ())
+    if cores:
+        pin_to_cores(cores)
     from .errors import ConfigFailure
 
     try:
         result = _measure(config, settings)
+        if cores and result.get("status") == "success":
+            result["params"]["cpu_cores"] = format_cores(cores)
+            result["params"]["cpu_affinity_observed"] = format_cores(tuple(sorted(os.sched_getaffinity(0))))
     except ConfigFailure as exc:
         result = {"status": "failed", "error_category": exc.category, "error_message": exc.message}
     except Exception as exc:  # import errors and the like

@@ -113,6 +113,11 @@ CASES = [
     pytest.param(run_args("--seq-length", "0"), ["--seq-length", "got 0"], id="seq-length-0"),
     pytest.param(run_args("--seq-length", "abc"), ["--seq-length", "'abc'"], id="seq-length-abc"),
     pytest.param(run_args("--limit", "0"), ["--limit", "got 0"], id="limit-0"),
+    pytest.param(run_args("--max-workers", "0"), ["--max-workers must be >= 1, got 0"], id="max-workers-0"),
+    pytest.param(run_args("--max-workers", "two"), ["--max-workers needs an integer, got 'two'"], id="max-workers-two"),
+    pytest.param(
+        run_args("--max-workers", "4096"), ["--max-workers 4096 needs 4096 usable CPU cores"], id="max-workers-4096"
+    ),
     pytest.param(run_args("--malloc", "x"), ["--malloc", "'x'"], id="malloc-x"),
     pytest.param(run_args("--experiment", " "), ["--experiment", "empty"], id="experiment-blank"),
     # --- tracking store
