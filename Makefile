@@ -20,8 +20,10 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 2
 
+# Two workers, whole files each (module fixtures such as the PostgreSQL server start once):
+# most of the suite waits on worker processes, servers and measurement windows.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check hwbench_mlflow tests benchmarks cli.py

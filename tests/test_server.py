@@ -255,3 +255,46 @@ def test_two_search_workers_share_one_study_in_postgresql(team, tmp_path, monkey
     assert len(parents) == 2
     for r in trial_runs:
         no_secret(repr(r.data.params), repr(r.data.tags))
+
+
+KILLER = (
+    "import os, signal, sys\n"
+    "import hwbench_mlflow.store as st\n"
+    "orig = st.MirrorStore.upsert\n"
+    "def upsert(self, *a, **k):\n"
+    "    orig(self, *a, **k)\n"
+    "    if a[0] == 'performance_results': os.kill(os.getpid(), signal.SIGKILL)\n"
+    "st.MirrorStore.upsert = upsert\n"
+    "from hwbench_mlflow.mirror_sync import sync\n"
+    "sync(None, sys.argv[1])\n"
+)
+
+
+def test_sync_from_the_server_killed_halfway_converges_on_rerun(team, tmp_path, monkeypatch) -> None:
+    _, server = team
+    env = clean_env(**server.client_env())
+    mlflow_client = client(server, monkeypatch)
+    if not mlflow_client.search_runs(_exp(mlflow_client), f"tags.`{N.T_ROLE}` = 'config'", max_results=1):
+        args = ["run", "--model", "bert-tiny", "--hardware", "cpu", "--no-db", *QUICK]
+        rc, _, err = finish(hwbench(server, tmp_path, *args))  # run alone: give the server a sweep
+        assert rc == 0, err
+    db, clean = tmp_path / "killed.duckdb", tmp_path / "clean.duckdb"
+    # SIGKILL right after the results were written, before the transaction commits
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(db)], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    if db.exists():  # nothing of the killed sync is visible
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM performance_results").fetchone() == (0,)
+    for target in (db, clean):
+        rc, _, err = finish(hwbench(server, tmp_path, "sync", "--db-path", str(target)))
+        assert rc == 0, err
+    ids = []
+    for target in (db, clean):
+        with duckdb.connect(str(target), read_only=True) as con:
+            ids.append(
+                con.execute(
+                    "SELECT mlflow_run_id, latency_p50_ms, (SELECT count(*) FROM latency_samples l "
+                    "WHERE l.mlflow_run_id = r.mlflow_run_id) FROM performance_results r ORDER BY 1"
+                ).fetchall()
+            )
+    assert ids[0] == ids[1] and len(ids[0]) >= 1  # the rerun converged on what a clean sync builds

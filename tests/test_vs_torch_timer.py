@@ -25,7 +25,7 @@ COMMAND = [
     "--batch-sizes",
     "8",
     "--max-time",
-    "2",
+    "1",
     "--repeat",
     "3",
     "--check",
