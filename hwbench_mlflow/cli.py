@@ -419,7 +419,7 @@ def run(
     )
     if out_path:
         out.print(f"Table written to {out_path}")
-    _report_outbox(sweep.replayed, sweep.outboxed, err)
+    _report_outbox(sweep.replayed, sweep.outboxed)
     synced = True
     if not no_db and not sweep.outboxed:
         synced = _sync_after_run(sweep.tracking_uri, db_path, out, err)
@@ -435,17 +435,17 @@ def run(
     return 0 if synced and not sweep.outboxed else 1
 
 
-def _report_outbox(replayed: int, outboxed: int, err: Any) -> None:
+def _report_outbox(replayed: int, outboxed: int) -> None:
     """Say what the outbox did: runs an earlier sweep kept, now written; runs kept by this one."""
     from .outbox import outbox_dir
 
-    if replayed:
-        err.print(f"hwbench: replayed {replayed} run(s) kept in the outbox {outbox_dir()}", markup=False)
+    if replayed:  # click, not rich: one line however long (rich wraps at the console width)
+        click.echo(f"hwbench: replayed {replayed} run(s) kept in the outbox {outbox_dir()}", err=True)
     if outboxed:
-        err.print(
+        click.echo(
             f"hwbench: warning: the tracking store stopped answering; {outboxed} run(s) are kept in the outbox "
             f"{outbox_dir()} and are written by the next run against it, or now with: hwbench sync --replay",
-            markup=False,
+            err=True,
         )
 
 

@@ -44,3 +44,19 @@ def child_runs(tracking_uri: str, parent_run_id: str | None = None) -> list:
     if parent_run_id:
         runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_run_id]
     return runs
+
+
+# `python -c SYNC_KILLED_AFTER_RESULTS URI DB`: a sync that dies (SIGKILL: nothing can clean
+# up) right after writing the results, before its transaction commits; URI "-" = the
+# environment's tracking URI
+SYNC_KILLED_AFTER_RESULTS = (
+    "import os, signal, sys\n"
+    "import hwbench_mlflow.store as st\n"
+    "orig = st.MirrorStore.upsert\n"
+    "def upsert(self, *a, **k):\n"
+    "    orig(self, *a, **k)\n"
+    "    if a[0] == 'performance_results': os.kill(os.getpid(), signal.SIGKILL)\n"
+    "st.MirrorStore.upsert = upsert\n"
+    "from hwbench_mlflow.mirror_sync import sync\n"
+    "sync(None if sys.argv[1] == '-' else sys.argv[1], sys.argv[2])\n"
+)

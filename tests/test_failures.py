@@ -212,18 +212,17 @@ def test_sigkilled_worker_in_a_sweep_is_a_failed_run_and_the_sweep_goes_on(tmp_p
 
 def test_ctrl_c_mid_sweep_exits_130_ends_the_worker_and_closes_the_parent(tmp_path):
     uri, proc = _sweep(tmp_path, "3", "1,2,3")
-    # once the first config is logged, Ctrl-C while the next one is measuring
+    # configs run one after another and each is logged before the next worker starts: a busy
+    # worker other than the first one means the first config is in MLflow; Ctrl-C then
     deadline = time.time() + 180
+    alive = lambda: proc.poll() is None  # noqa: E731
+    first = _busy_worker("forkserver", deadline, proc.pid, alive)
     worker = None
-    while time.time() < deadline and worker is None and proc.poll() is None:
-        try:
-            logged = child_runs(uri) if (tmp_path / "mlflow.db").exists() else []
-        except Exception:  # read while the sweep creates the store's tables: MLflow's migrations race
-            logged = []
-        if logged:
-            worker = _busy_worker("forkserver", deadline, proc.pid, alive=lambda: proc.poll() is None)
-        time.sleep(0.2)
-    assert worker is not None, "no config was measuring after the first one was logged"
+    while first is not None and worker is None and alive() and time.time() < deadline:
+        found = _busy_worker("forkserver", deadline, proc.pid, alive)
+        worker = found if found != first else None
+        time.sleep(0.05)
+    assert worker is not None, "no second config was measuring"
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends the whole foreground group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

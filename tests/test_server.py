@@ -14,7 +14,7 @@ import pytest
 
 from hwbench_mlflow import names as N
 from tests._servers import MLFLOW_ADMIN_PASSWORD, PG_PASSWORD, MlflowServer, Postgres, pg_bin
-from tests._util import clean_env
+from tests._util import SYNC_KILLED_AFTER_RESULTS, clean_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -170,14 +170,16 @@ def test_server_gone_mid_sweep_keeps_runs_and_replay_loses_none_doubles_none(tea
         time.sleep(0.3)
     assert sweep_id, "the sweep never logged its first config"
     server.stop()
-    rc, _, err = finish(sweep)
+    try:
+        rc, _, err = finish(sweep)
+    finally:
+        server.start()  # whatever happens, the next tests find the server up
     assert rc == 1, err
     assert "the tracking store stopped answering" in err and "hwbench sync --replay" in err, err
     outbox = tmp_path / "hwbench-outbox"
     kept = sorted(outbox.glob("*.json"))
     assert len(kept) >= 2  # at least one config and the parent's closing record
 
-    server.start()
     seen_before = runs_of(mlflow_client, sweep_id)
     assert sum(r.data.tags.get(N.T_ROLE) == "config" for r in seen_before) < 3
     # the next run against the server replays the outbox first
@@ -257,19 +259,6 @@ def test_two_search_workers_share_one_study_in_postgresql(team, tmp_path, monkey
         no_secret(repr(r.data.params), repr(r.data.tags))
 
 
-KILLER = (
-    "import os, signal, sys\n"
-    "import hwbench_mlflow.store as st\n"
-    "orig = st.MirrorStore.upsert\n"
-    "def upsert(self, *a, **k):\n"
-    "    orig(self, *a, **k)\n"
-    "    if a[0] == 'performance_results': os.kill(os.getpid(), signal.SIGKILL)\n"
-    "st.MirrorStore.upsert = upsert\n"
-    "from hwbench_mlflow.mirror_sync import sync\n"
-    "sync(None, sys.argv[1])\n"
-)
-
-
 def test_sync_from_the_server_killed_halfway_converges_on_rerun(team, tmp_path, monkeypatch) -> None:
     _, server = team
     env = clean_env(**server.client_env())
@@ -280,7 +269,9 @@ def test_sync_from_the_server_killed_halfway_converges_on_rerun(team, tmp_path, 
         assert rc == 0, err
     db, clean = tmp_path / "killed.duckdb", tmp_path / "clean.duckdb"
     # SIGKILL right after the results were written, before the transaction commits
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(db)], env=env, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SYNC_KILLED_AFTER_RESULTS, "-", str(db)], env=env, capture_output=True, timeout=300
+    )
     assert proc.returncode == -9, proc.stderr
     if db.exists():  # nothing of the killed sync is visible
         with duckdb.connect(str(db), read_only=True) as con:

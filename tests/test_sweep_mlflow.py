@@ -74,7 +74,10 @@ def test_metric_relations(store):
         b = int(p["batch_size"])
         assert m[N.M_LAT_MIN] <= m[N.M_LAT_P50] <= m[N.M_LAT_P90] <= m[N.M_LAT_P95] <= m[N.M_LAT_P99]
         assert m[N.M_LAT_P99] <= m[N.M_LAT_MAX]
-        assert m[N.M_CI_LOW] <= m[N.M_LAT_P50] <= m[N.M_CI_HIGH]
+        if N.M_CI_LOW in m:
+            assert m[N.M_CI_LOW] <= m[N.M_LAT_P50] <= m[N.M_CI_HIGH]
+        else:  # too few samples for a 95 % order-statistic CI of the median (a loaded machine)
+            assert m[N.M_ITERATIONS] < 6
         # throughput is batch × iterations / loop wall time, ≈ batch × 1000 / mean latency
         assert m[N.M_THROUGHPUT] == pytest.approx(b * m[N.M_ITERATIONS] / m[N.M_DURATION], rel=1e-6)
         assert m[N.M_THROUGHPUT] == pytest.approx(b * 1000 / m[N.M_LAT_MEAN], rel=0.10)

@@ -24,7 +24,7 @@ from benchmarks.sync_fixture import FIXTURE_EXPERIMENT, add_sweep, build_fixture
 from hwbench_mlflow import names as N
 from hwbench_mlflow.mirror_sync import Syncer
 from hwbench_mlflow.store import DATA_TABLES, SampleLoader, migrate, schema_files
-from tests._util import FAST, REPO, child_runs, clean_env, run_cli
+from tests._util import FAST, REPO, SYNC_KILLED_AFTER_RESULTS, child_runs, clean_env, run_cli
 
 HOLD_FILE = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"
 SEED_QUERY = (REPO / "analysis" / "queries" / "seed_simulation_status.sql").read_text()
@@ -323,20 +323,12 @@ def test_killed_sync_leaves_the_previous_state_and_converges(store):
     sync(uri, db)
     before = snapshot(db)
     add_sweep(client, exp, 200, 5, int(time.time() * 1000) - 60_000)
-    # the sync process dies (SIGKILL, nothing can clean up) right after writing the results
-    killer = (
-        "import os, signal, sys\n"
-        "import hwbench_mlflow.store as st\n"
-        "orig = st.MirrorStore.upsert\n"
-        "def upsert(self, *a, **k):\n"
-        "    orig(self, *a, **k)\n"
-        "    if a[0] == 'performance_results': os.kill(os.getpid(), signal.SIGKILL)\n"
-        "st.MirrorStore.upsert = upsert\n"
-        "from hwbench_mlflow.mirror_sync import sync\n"
-        "sync(sys.argv[1], sys.argv[2])\n"
-    )
     proc = subprocess.run(
-        [sys.executable, "-c", killer, uri, str(db)], cwd=REPO, env=clean_env(), capture_output=True, timeout=300
+        [sys.executable, "-c", SYNC_KILLED_AFTER_RESULTS, uri, str(db)],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        timeout=300,
     )
     assert proc.returncode == -signal.SIGKILL
     assert snapshot(db) == before
