@@ -111,6 +111,8 @@ class SearchResult:
     best: TrialSummary | None = None
     best_measurements: int = 0  # the best point's value is the median of this many trials
     not_searched: dict[str, str] = field(default_factory=dict)  # config → why it cannot run here
+    outboxed: int = 0  # runs kept in the local outbox: the tracking store stopped answering
+    replayed: int = 0  # runs an earlier sweep or search had kept, written before this search
 
     @property
     def infeasible(self) -> list[TrialSummary]:
@@ -620,6 +622,7 @@ def run_search(
         not_searched=dict(problem.skipped),
     )
     _finish(tracker, evaluate.results, result)
+    result.outboxed, result.replayed = tracker.outboxed, tracker.replayed
     return result
 
 

@@ -603,8 +603,9 @@ def search(
         f"{redact_uri(result.tracking_uri)}); Optuna: optuna-dashboard {result.storage} "
         f"(study '{result.study_name}')"
     )
-    synced = True if no_db else _sync_after_run(result.tracking_uri, db_path, out, err)
-    return 0 if outcome_of(result) == "found" and synced else 1
+    _report_outbox(result.replayed, result.outboxed)
+    synced = True if no_db or result.outboxed else _sync_after_run(result.tracking_uri, db_path, out, err)
+    return 0 if outcome_of(result) == "found" and synced and not result.outboxed else 1
 
 
 def _print_trials(result: Any) -> None:

@@ -122,7 +122,7 @@ def test_raw_samples_recompute_the_percentiles(sweep):
         ).fetchall()[0]
     assert len(joined) == 2 and orphans == 0
     for _, iterations, count, samples, p50, s50, p99, s99, mean, smean in joined:
-        assert iterations == count == samples >= 10
+        assert iterations == count == samples >= 3  # a loaded machine gets few iterations in FAST's 1.5 s
         assert p50 == pytest.approx(s50, rel=1e-12)
         assert p99 == pytest.approx(s99, rel=1e-12)
         assert mean == pytest.approx(smean, rel=1e-12)
@@ -150,7 +150,9 @@ def test_parquet_export_reads_back_the_same_rows(sweep, hwbench):
     proc = run_cli(["export", "--format", "csv", "--output", str(every)], sweep["dir"])
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in every.iterdir()) == sorted(f"{t}.csv" for t in DATA_TABLES)
-    assert len(pd.read_csv(every / "latency_samples.csv")) > 20
+    with duckdb.connect(str(sweep["db"]), read_only=True) as con:
+        (total,) = con.sql("SELECT sum(samples_count) FROM performance_results").fetchall()[0]
+    assert len(pd.read_csv(every / "latency_samples.csv")) == total >= 6
 
 
 def test_query_is_read_only(sweep):
