@@ -65,15 +65,19 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=2000, help="child runs in all (default 2000)")
     ap.add_argument("--clients", type=int, default=4, help="processes logging at once (default 4)")
     ap.add_argument("--samples", type=int, default=200, help="latencies per run's raw-samples artifact")
+    ap.add_argument("--server-workers", type=int, default=1, help="uvicorn workers of the server (default 1)")
     args = ap.parse_args()
 
     pg = Postgres().start()
     work = Path(tempfile.mkdtemp(prefix="hwbench-limits-"))
-    server = MlflowServer(pg.create_database("mlflow"), work / "server")
+    server = MlflowServer(pg.create_database("mlflow"), work / "server", workers=args.server_workers)
     try:
         t = time.perf_counter()
         server.start()
-        print(f"mlflow server (basic auth) on PostgreSQL started in {time.perf_counter() - t:.1f} s")
+        print(
+            f"mlflow server (basic auth, {args.server_workers} worker(s)) on PostgreSQL started in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         env = server.client_env()
         per = [args.runs // args.clients + (i < args.runs % args.clients) for i in range(args.clients)]
         t = time.perf_counter()

@@ -147,13 +147,14 @@ class MlflowServer:
 
     ``stop()`` then ``start()`` restarts it on the same port and store (the outbox test)."""
 
-    def __init__(self, backend_uri: str, workdir: Path, auth: bool = True) -> None:
+    def __init__(self, backend_uri: str, workdir: Path, auth: bool = True, workers: int = 1) -> None:
         self.backend_uri = backend_uri
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.artifacts = workdir / "artifacts"
         self.port = free_port()
         self.auth = auth
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -181,7 +182,7 @@ class MlflowServer:
             "--port",
             str(self.port),
             "--workers",
-            "1",
+            str(self.workers),
         ]
         if self.auth:
             ini = self.workdir / "basic_auth.ini"

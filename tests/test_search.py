@@ -16,8 +16,8 @@ from hwbench_mlflow.search_planner import BatchPlanner, Observation
 from tests._util import child_runs, run_cli
 
 SEARCH_FAST = ["--max-time", "0.5", "--min-time", "0.2", "--warmup", "2", "--min-iterations", "5"]
-LIMIT_MB = 430.0  # bert-tiny: ~370 MB at batch 1, > 500 MB at batch 128 (forked worker, this image)
-MAX_BATCH = 128
+LIMIT_MB = 480.0  # bert-tiny: 371-431 MB at batch 1 (seen in CI), 478 MB at 128, ~570 at 256 (forked worker)
+MAX_BATCH = 256
 
 
 # ----------------------------------------------------------------------------- the planner
