@@ -93,17 +93,16 @@ def write_run(client: Any, run: PendingRun, replay: bool = False) -> str:
     if not run.run_id and replay:
         run.run_id = _find(client, run.experiment_id, run.uid)
     created = not run.run_id
-    if not created:
-        existing = client.get_run(run.run_id).data.params
-    else:
-        created = client.create_run(
+    if created:
+        run.run_id = client.create_run(
             run.experiment_id,
             start_time=run.start_ms,
             tags={**run.tags, N.T_RUN_UID: run.uid},
             run_name=run.run_name,
-        )
-        run.run_id = created.info.run_id
+        ).info.run_id
         existing = {}
+    else:
+        existing = client.get_run(run.run_id).data.params
     end = run.end_ms or int(time.time() * 1000)
     client.log_batch(
         run.run_id,
@@ -153,19 +152,18 @@ class Outbox:
         os.replace(tmp, target)
         return target
 
-    def pending(self, store: str | None = None) -> list[Path]:
-        """Records waiting (for ``store`` only, when given), oldest first."""
+    def pending(self, store: str | None = None) -> list[tuple[Path, PendingRun]]:
+        """Records waiting (for ``store`` only, when given), oldest first, each read once."""
         if not self.path.is_dir():
             return []
-        files = sorted(self.path.glob("*.json"))
-        return [f for f in files if store is None or _load(f).store == store]
+        records = [(f, _load(f)) for f in sorted(self.path.glob("*.json"))]
+        return [(f, run) for f, run in records if store is None or run.store == store]
 
     def replay(self, client: Any, store: str) -> int:
         """Write every record kept for ``store``; how many were written. A record leaves the
         outbox only once its run is complete; a store that is down again stops the replay."""
         done = 0
-        for record in self.pending(store):
-            run = _load(record)
+        for record, run in self.pending(store):
             write_run(client, run, replay=True)
             record.unlink()
             shutil.rmtree(self.path / f"{run.uid}.files", ignore_errors=True)

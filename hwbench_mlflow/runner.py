@@ -17,7 +17,7 @@ from .config import DEFAULT_BACKEND, BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
 from .measure import PERCENTILE_METHOD, Measurement
-from .worker import WorkerOutcome, format_cores
+from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -260,8 +260,6 @@ def _execute(
     cores: tuple[int, ...] = (),
 ) -> WorkerOutcome:
     """Run one config in a worker, or say why it never started."""
-    from .worker import WorkerOutcome, run_in_worker
-
     blocked = precheck(config, report)
     if blocked is None:
         return run_in_worker(config, settings, cpu_cores=cores)
@@ -282,8 +280,6 @@ def _execute_concurrently(
     holds; results are recorded (logged) from this thread as they finish."""
     import queue
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from .worker import kill_live_workers
 
     free: queue.Queue[tuple[int, ...]] = queue.Queue()
     for cores in core_sets:
@@ -354,7 +350,6 @@ def run_benchmark(
     (concurrency changes the numbers: caches, memory bandwidth and power are shared).
     """
     from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
-    from .worker import split_cores
 
     settings = settings or MeasureSettings()
     if max_workers < 1:

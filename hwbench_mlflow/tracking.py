@@ -161,15 +161,8 @@ class SweepTracker:
     """
 
     def __init__(self, tracking_uri: str, experiment: str, sweep_id: str, role: str = "sweep") -> None:
-        import logging
-
-        from mlflow import MlflowClient
-
-        for noisy in ("mlflow", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        _http_client_settings(tracking_uri)
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        self.client = _client(tracking_uri)
         self.experiment_name = experiment
         self.sweep_id = sweep_id
         self.role = role  # sweep | search
@@ -260,16 +253,12 @@ class SweepTracker:
         if not self.offline:
             try:
                 return write_run(self.client, run)
-            except Exception as exc:
-                if not is_unreachable(exc):
+            except BaseException as exc:  # refused, or Ctrl-C while writing: the child is ended, never left running
+                if not (isinstance(exc, Exception) and is_unreachable(exc)):
                     if run.run_id and run.run_id != self.parent_run_id:
                         self._end_killed(run.run_id)
                     raise
                 self.offline = True
-            except BaseException:  # Ctrl-C while writing: the child is ended, never left running
-                if run.run_id and run.run_id != self.parent_run_id:
-                    self._end_killed(run.run_id)
-                raise
         self.outbox.put(run)
         self.outboxed += 1
         return ""
@@ -342,15 +331,8 @@ class RunReader:
     ID_CHUNK = 100  # run ids per `attributes.run_id IN (...)` filter
 
     def __init__(self, tracking_uri: str) -> None:
-        import logging
-
-        from mlflow import MlflowClient
-
-        for noisy in ("mlflow", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        _http_client_settings(tracking_uri)
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        self.client = _client(tracking_uri)
 
     def experiments(self) -> dict[str, str]:
         """Active experiments: id → name."""
@@ -496,7 +478,6 @@ def replay_outbox(tracking_uri: str | None) -> int:
     """Write the runs the outbox keeps for this store (``hwbench sync --replay``); how many."""
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
-    _http_client_settings(uri)
     return Outbox().replay(_client(uri), redact_uri(uri))
 
 
