@@ -257,7 +257,10 @@ def read_baseline(path: str) -> pd.DataFrame:
         raise BadInputError(f"--compare-to: cannot read {path}: {str(exc).splitlines()[0]}") from None
     missing = [c for c in (*MATCH_KEYS, "throughput_samples_per_s", "latency_p50_ms") if c not in frame.columns]
     if missing:
-        raise BadInputError(f"--compare-to: {path} lacks column(s) {', '.join(missing)}")
+        raise BadInputError(
+            f"--compare-to: {path} lacks column(s) {', '.join(missing)}; write a baseline with "
+            "'hwbench analyze --output FILE' or 'hwbench export --table results --output FILE'"
+        )
     return frame
 
 

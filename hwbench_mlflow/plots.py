@@ -43,6 +43,7 @@ def _series(frame: pd.DataFrame) -> list[tuple[str, bool, pd.DataFrame]]:
 
 def _lines(frame: pd.DataFrame, column: str, title: str, ylabel: str, name: str, limit: float | None = None) -> Plot:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
     import plotly.graph_objects as go
 
     fig, ax = plt.subplots(figsize=(9, 5))
@@ -63,6 +64,11 @@ def _lines(frame: pd.DataFrame, column: str, title: str, ylabel: str, name: str,
         ax.axhline(limit, color="red", linestyle=":", label=f"limit {limit:g} MB")
         inter.add_hline(y=limit, line_dash="dot", line_color="red", annotation_text=f"limit {limit:g} MB")
     ax.set_xscale("log", base=2)
+    batches = sorted(int(b) for b in frame["batch_size"].unique())
+    if len(batches) > 10:  # many sizes (a search): powers of two between them
+        batches = [2**k for k in range(batches[-1].bit_length()) if batches[0] <= 2**k <= batches[-1]]
+    ax.set_xticks(batches)  # as 1, 2, 4 …, not 2^0, 2^1
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     ax.set_xlabel("batch size")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -48,6 +48,7 @@ GPU_PLATFORMS = ("cuda", "rocm")
 HIGH_MIN_SAMPLES = 30
 LOW_MIN_SAMPLES = 10
 HIGH_MAX_CI = 0.05
+LOW_MAX_CI = 0.25  # a median known only to ±25 % or worse is a thin measurement
 FORMATS = ("table", "json", "csv", "markdown")
 
 
@@ -163,7 +164,7 @@ def _lookup(table: dict[str, float], row: Any) -> float | None:
 def _confidence(row: Any, uses_p99: bool, estimated: bool) -> str:
     n = int(row.samples)
     ci = row.ci_rel
-    if row.is_simulated or n < LOW_MIN_SAMPLES or not math.isfinite(ci):
+    if row.is_simulated or n < LOW_MIN_SAMPLES or not math.isfinite(ci) or ci > LOW_MAX_CI:
         return "low"
     if estimated:
         return "medium"

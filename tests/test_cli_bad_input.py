@@ -282,7 +282,7 @@ CASES += [
     ),
     case(
         ["compare", "--compare-to", "base.csv"],
-        ["--compare-to", "lacks column(s)", "throughput_samples_per_s"],
+        ["--compare-to", "lacks column(s)", "throughput_samples_per_s", "hwbench export --table results"],
         "compare-to-missing-columns",
         files={"base.csv": "model,hardware\nbert,cpu\n"},
     ),

@@ -172,3 +172,25 @@ def test_cli_formats_and_mlflow_record(mirror, tmp_path):
     proc = run_cli(["recommend", "--db-path", db, "--prices", str(bad)], tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"hwbench: error: --prices: {bad}: 'cpu' must be a positive number of $/hour, got -1"
+
+
+@pytest.mark.parametrize(
+    ("simulated", "samples", "ci", "estimated", "expected"),
+    [
+        (False, 200, 0.01, False, "high"),
+        (False, 29, 0.01, False, "medium"),  # under 30 samples
+        (False, 200, 0.06, False, "medium"),  # CI over 5 %
+        (False, 200, 0.01, True, "medium"),  # an estimated value
+        (False, 9, 0.01, False, "low"),  # thin
+        (False, 200, 0.30, False, "low"),  # a median known only to ±30 %
+        (False, 200, float("nan"), False, "low"),  # no CI
+        (True, 500, 0.01, False, "low"),  # simulated
+    ],
+)
+def test_confidence_rules(simulated, samples, ci, estimated, expected):
+    from types import SimpleNamespace
+
+    from hwbench_mlflow.recommender import _confidence
+
+    row = SimpleNamespace(is_simulated=simulated, samples=samples, ci_rel=ci, percentile_warning=None)
+    assert _confidence(row, uses_p99=False, estimated=estimated) == expected
