@@ -43,8 +43,8 @@ def _series(frame: pd.DataFrame) -> list[tuple[str, bool, pd.DataFrame]]:
 
 def _lines(frame: pd.DataFrame, column: str, title: str, ylabel: str, name: str, limit: float | None = None) -> Plot:
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import StrMethodFormatter
     import plotly.graph_objects as go
+    from matplotlib.ticker import StrMethodFormatter
 
     fig, ax = plt.subplots(figsize=(9, 5))
     inter = go.Figure()
