@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hwbench-installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench web clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The web platforms (onnxruntime-web in a headless Chromium): Debian's chromium and npm, the npm
+# packages pinned in web/package-lock.json, @sparticuz/chromium (WebNN) unpacked under the cache.
+web: install
+	command -v chromium >/dev/null && command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium npm >/dev/null; }
+	$(PY) -m hwbench_mlflow.browsers install
 
 # The default sweep on the hardware really present, end to end.
 run: install
@@ -33,4 +41,4 @@ bench: install
 	$(PY) benchmarks/vs_torch_timer.py
 
 clean:
-	rm -rf $(VENV) mlruns mlflow.db
+	rm -rf $(VENV) mlruns mlflow.db web/node_modules

@@ -7,6 +7,7 @@ mlflow, torch and rich load inside the commands that need them.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,27 @@ MEASURE_OPTIONS = (
 )
 
 
+def _use_browser(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--browser PATH``: the only browser the web platforms use (for this process and its workers)."""
+    if value is None:
+        return None
+    path = shutil.which(value) or value
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise BadInputError(f"--browser: {value} is not an executable file")
+    os.environ["HWBENCH_BROWSER"] = os.path.abspath(path)
+    return path
+
+
+browser_option = click.option(
+    "--browser",
+    metavar="PATH",
+    callback=_use_browser,
+    expose_value=False,
+    is_eager=True,
+    help="Use only this Chromium for the web platforms (default: Debian's chromium and @sparticuz/chromium from 'make web').",
+)
+
+
 def measure_options(timeout_flag: str) -> Any:
     """The timing-loop options shared by `run` and `search` (whose --timeout is the search's)."""
     timeout = click.option(
@@ -196,6 +218,7 @@ def cli() -> None:
 @click.option("--all", "all_models", is_flag=True, help="Every catalog model.")
 @click.option("--hardware", help=f"Platforms, comma list ({', '.join(N.PLATFORMS)}); default: all available.")
 @click.option("--backend", help="Runtimes, comma list (default: the platform's own).")
+@browser_option
 @click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes.")
 @click.option(
     "--precision",
@@ -419,6 +442,8 @@ def run(
     )
     if out_path:
         out.print(f"Table written to {out_path}")
+    if hw is None:
+        _print_not_measured(out)
     _report_outbox(sweep.replayed, sweep.outboxed)
     synced = True
     if not no_db and not sweep.outboxed:
@@ -433,6 +458,15 @@ def run(
         err.print(f"{len(sweep.failed)} of {len(sweep.results)} config(s) failed; see the table above")
         return 1
     return 0 if synced and not sweep.outboxed else 1
+
+
+def _print_not_measured(out: Any) -> None:
+    """The platforms a default sweep left out, each with the reason (nothing is filled in for them)."""
+    from .hardware import detect_hardware
+
+    missing = [p for p in detect_hardware().platforms if not p.available]
+    if missing:
+        out.print("Not measured here (unavailable): " + "; ".join(f"{p.platform}: {p.reason}" for p in missing))
 
 
 def _report_outbox(replayed: int, outboxed: int) -> None:
@@ -736,6 +770,7 @@ def _print_summary(sweep: Any) -> None:
     help=f"Log this detection to the availability log of this DuckDB file (default: {DEFAULT_DB_PATH} if it exists).",
 )
 @click.option("--no-db", is_flag=True, help="Do not log the detection.")
+@browser_option
 def hardware(as_json: bool, db_path: str | None, no_db: bool) -> int:
     """What is really present on this host, each platform with the reason when absent;
     the detection is logged to the DuckDB mirror's hardware_availability_log."""
@@ -761,7 +796,8 @@ def hardware(as_json: bool, db_path: str | None, no_db: bool) -> int:
     for col in ("platform", "status", "name", "devices", "details / reason"):
         t.add_column(col)
     for p in report.platforms:
-        detail = p.reason if not p.available else ", ".join(f"{k}={v}" for k, v in p.details.items())
+        shown = {k: v for k, v in p.details.items() if k != "browsers"}  # browsers: their own table
+        detail = p.reason if not p.available else ", ".join(f"{k}={v}" for k, v in shown.items())
         t.add_row(
             p.platform,
             "[green]available[/]" if p.available else "[red]unavailable[/]",
@@ -769,8 +805,35 @@ def hardware(as_json: bool, db_path: str | None, no_db: bool) -> int:
             ",".join(p.devices),
             detail,
         )
-    _console().print(t)
+    console = _console()
+    console.print(t)
+    _print_browsers(console)
     return 0
+
+
+def _print_browsers(console: Any) -> None:
+    """The browsers found for the onnxruntime-web backend and what each really provides."""
+    from rich.table import Table
+
+    from . import browsers
+
+    if browsers.ort_dist() is None:
+        console.print(f"Browsers: not probed, onnxruntime-web is not installed ({browsers.INSTALL_HINT})")
+        return
+    found = browsers.detect_browsers()
+    if not found:
+        console.print(f"Browsers: no Chromium found ({browsers.INSTALL_HINT})")
+        return
+    t = Table(title=f"Browsers (onnxruntime-web {browsers.ort_web_version()}; feature tests run in each)")
+    for col in ("browser", "version", "wasm (cpu)", "webgpu", "webnn"):
+        t.add_column(col)
+    for b in found:
+        cells = []
+        for platform in ("cpu", "webgpu", "webnn"):
+            devices = b.devices(platform)
+            cells.append(f"[green]✔[/] {', '.join(devices)}" if devices else f"[red]✖[/] {b.why_not(platform)}")
+        t.add_row(f"{b.name}\n{b.path}", b.version, *cells)
+    console.print(t)
 
 
 @cli.command()
@@ -803,6 +866,7 @@ def models() -> int:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--tracking-uri", help="Where to read the last observed status from (default: as `hwbench run`).")
 @click.option("--no-history", is_flag=True, help="Do not read the last observed status from MLflow.")
+@browser_option
 def matrix(
     models: str | None, category: str | None, hardware: str | None, fmt: str, tracking_uri: str | None, no_history: bool
 ) -> int:

@@ -172,9 +172,49 @@ def _qnn() -> PlatformInfo:
 
 
 def _web(kind: str) -> PlatformInfo:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    where = f"browser found at {browser}" if browser else "no Chromium installed"
-    return PlatformInfo(kind, False, reason=f"needs the onnxruntime-web browser backend, not built yet ({where})")
+    """webgpu / webnn as the browsers here really provide them (each browser's feature test runs)."""
+    from . import browsers
+
+    if browsers.ort_dist() is None:
+        return PlatformInfo(kind, False, reason=f"onnxruntime-web is not installed: {browsers.INSTALL_HINT}")
+    found = browsers.detect_browsers()
+    if not found:
+        return PlatformInfo(kind, False, reason=f"no Chromium found: {browsers.INSTALL_HINT}")
+    seen = [
+        {
+            "browser": b.name,
+            "version": b.version,
+            "path": b.path,
+            "devices": b.devices(kind),
+            "reason": "" if b.provides(kind) else b.why_not(kind),
+        }
+        for b in found
+    ]
+    devices = list(dict.fromkeys(d for b in found for d in b.devices(kind)))
+    details: dict[str, Any] = {"browsers": seen}
+    name = ""
+    if kind == "webgpu" and devices:
+        adapter = next(b.probe["webgpu"] for b in found if b.provides("webgpu"))
+        details["device_kind"] = browsers.device_kind(adapter)
+        details["adapter"] = {k: adapter.get(k, "") for k in ("vendor", "architecture", "description")}
+        details["is_fallback_adapter"] = bool(adapter.get("is_fallback_adapter"))
+        name = f"WebGPU {adapter.get('vendor', '')} {adapter.get('architecture', '')} ({details['device_kind']})"
+    if kind == "webnn" and devices:
+        # a context for gpu/npu is created even where no such device exists (Chromium's Linux
+        # WebNN runs every device type through TFLite on the CPU): plan only what is really here
+        real_gpu = any(b.provides("webgpu") and browsers.device_kind(b.probe["webgpu"]) == "gpu" for b in found)
+        dropped = [d for d in devices if d == "npu" or (d == "gpu" and not real_gpu)]
+        devices = [d for d in devices if d not in dropped]
+        if dropped:
+            details["not_planned"] = (
+                f"{', '.join(dropped)}: the browser creates the context, but this host has no such device "
+                "(Chromium's Linux WebNN runs it on the CPU)"
+            )
+        name = "WebNN (" + ", ".join(b.name for b in found if b.provides("webnn")) + ")"
+    if not devices:
+        why = "; ".join(f"{s['browser']}: {s['reason'] or 'not provided'}" for s in seen)
+        return PlatformInfo(kind, False, reason=why, details=details)
+    return PlatformInfo(kind, True, name, tuple(devices), "", details)
 
 
 _DETECTORS = {

@@ -78,6 +78,7 @@ T_ERROR_MESSAGE = "hwbench.error_message"
 T_IS_SIMULATED = "hwbench.is_simulated"
 T_SIMULATION_REASON = "hwbench.simulation_reason"
 T_WEIGHTS = "hwbench.weights"
+T_DEVICE_KIND = "hwbench.device_kind"  # gpu | software | cpu: what really ran a web platform
 T_WEIGHTS_SHA256 = "hwbench.weights_sha256"
 T_HOST = "hwbench.host"
 T_SWEEP_ID = "hwbench.sweep_id"

@@ -98,13 +98,16 @@ def select_models(models: Iterable[str] = (), category: str | None = None, all_m
     return list(dict.fromkeys(specs))
 
 
-def _devices_for(platform: str, report: HardwareReport) -> list[str]:
+def _devices_for(platform: str, report: HardwareReport, backend: str = "") -> list[str]:
     """The devices a platform's configs run on: every OpenVINO device detected (CPU, GPU.0,
-    NPU, ...), the first device elsewhere; ``none`` when the platform is absent."""
+    NPU, ...) and every WebNN device type, the browser's ``wasm`` for onnxruntime-web on the
+    CPU, the first device elsewhere; ``none`` when the platform is absent."""
+    if backend == "onnxruntime-web" and platform == "cpu":
+        return ["wasm"]
     info = report.get(platform)
     if not (info.available and info.devices):
         return ["none"]
-    return list(info.devices) if platform == "openvino" else [info.devices[0]]
+    return list(info.devices) if platform in ("openvino", "webnn") else [info.devices[0]]
 
 
 def build_plan(
@@ -139,8 +142,9 @@ def build_plan(
             chosen = [DEFAULT_BACKEND[hw]]
         if backends and not chosen:
             raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
-        for backend, device, scenario, mode, precision, batch in itertools.product(
-            chosen, _devices_for(hw, report), scenarios, modes, precisions, batch_sizes
+        pairs = [(b, d) for b in chosen for d in _devices_for(hw, report, b)]
+        for (backend, device), scenario, mode, precision, batch in itertools.product(
+            pairs, scenarios, modes, precisions, batch_sizes
         ):
             plan.append(BenchmarkConfig(spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length))
     return plan
@@ -194,12 +198,15 @@ def build_result(
         "target_ci": settings.target_ci,
         "target_percentile": settings.target_percentile,
     }
+    kind = outcome.params.get("device_kind", "")
     weights = outcome.params.pop("weights", "")
     sha = outcome.params.pop("weights_sha256", "")
     params.update(outcome.params)
     tags = {N.T_STATUS: outcome.status, N.T_IS_SIMULATED: "false"}
     if weights:
         tags[N.T_WEIGHTS] = weights
+    if kind:
+        tags[N.T_DEVICE_KIND] = kind
     if sha:
         tags[N.T_WEIGHTS_SHA256] = sha
     if outcome.status != "success":

@@ -15,6 +15,7 @@ BACKENDS: dict[str, str] = {
     "torch": "hwbench_mlflow.backends.torch_backend:TorchBackend",
     "openvino": "hwbench_mlflow.backends.openvino_backend:OpenVINOBackend",
     "onnxruntime": "hwbench_mlflow.backends.onnxruntime_backend:OnnxRuntimeBackend",
+    "onnxruntime-web": "hwbench_mlflow.backends.ortweb_backend:OrtWebBackend",
 }
 
 # Platforms each backend can execute on (checked before a worker starts).
@@ -22,6 +23,7 @@ BACKEND_PLATFORMS: dict[str, tuple[str, ...]] = {
     "torch": ("cpu", "cuda", "rocm", "mps"),
     "openvino": ("openvino",),
     "onnxruntime": ("cpu", "cuda", "openvino", "qnn"),
+    "onnxruntime-web": ("cpu", "webgpu", "webnn"),
 }
 
 

@@ -60,6 +60,16 @@ class Backend(ABC):
         """
         return None
 
+    def latency_loop(self, rule: StopRule) -> LoopResult | None:
+        """The ``latency`` loop, for a runtime that must time its own requests (a browser page
+        timing ``session.run`` itself); None: the worker times ``run`` in Python."""
+        return None
+
+    def own_observations(self) -> dict[str, float]:
+        """``startup_ms`` / ``first_inference_ms`` / ``memory_*_mb`` the runtime measured itself,
+        replacing the worker's (e.g. the browser's processes, not the worker's RSS)."""
+        return {}
+
     def synchronize(self) -> None:
         """Block until the device has finished queued work (no-op on the CPU)."""
         return None
