@@ -11,6 +11,7 @@ browser build.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,9 +23,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-
-from .model_cache import cache_root
+from typing import Any, ClassVar
 
 PAGE_DIR = Path(__file__).with_name("webpage")
 SPARTICUZ_VERSION = "153.0.0"
@@ -63,8 +62,13 @@ def ort_web_version() -> str:
         return ""
 
 
+def web_cache() -> Path:
+    """The project's web cache (next to node_modules, ignored by git): the unpacked browser, probes."""
+    return web_dir() / ".cache"
+
+
 def sparticuz_path() -> Path:
-    return cache_root() / "web" / f"sparticuz-chromium-{SPARTICUZ_VERSION}" / "chromium"
+    return web_cache() / f"sparticuz-chromium-{SPARTICUZ_VERSION}" / "chromium"
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def device_kind(adapter: dict[str, Any]) -> str:
 
 
 def webgpu_device(adapter: dict[str, Any]) -> str:
-    """The webgpu ``device`` name: the adapter's architecture (or vendor) and its kind, e.g. ``swiftshader:software``."""
+    """The webgpu ``device``: the adapter's architecture (or vendor) and kind, e.g. ``swiftshader:software``."""
     name = adapter.get("architecture") or adapter.get("vendor") or adapter.get("description") or "adapter"
     name = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(name).lower()).strip("-") or "adapter"
     return f"{name}:{device_kind(adapter)}"
@@ -152,7 +156,7 @@ def _probe_key(path: str) -> str:
 
 
 def _probe_cache() -> Path:
-    return cache_root() / "web" / "probes.json"
+    return web_cache() / "probes.json"
 
 
 def probe_browser(name: str, path: str) -> Browser:
@@ -178,10 +182,13 @@ def probe_browser(name: str, path: str) -> Browser:
         return Browser(name, path, version, error=f"the browser did not start: {first_line(exc)}")
     browser = Browser(name, path, version, probe)
     cached[key] = browser.to_dict()
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cached, indent=1))
-    tmp.replace(cache_file)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cached, indent=1))
+        tmp.replace(cache_file)  # whole or not at all
+    except OSError:
+        pass  # a read-only install probes again next time
     return browser
 
 
@@ -210,7 +217,7 @@ MIME = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "applicati
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    routes: dict[str, Path] = {}
+    routes: ClassVar[dict[str, Path]] = {}
 
     def translate_path(self, path: str) -> str:
         path = path.split("?", 1)[0].split("#", 1)[0]
@@ -312,10 +319,8 @@ class BrowserPage:
         for closer in (self._browser, self._pw):
             if closer is None:
                 continue
-            try:
+            with contextlib.suppress(Exception):
                 closer.close() if closer is self._browser else closer.stop()
-            except Exception:
-                pass
         self._browser = self._pw = None
 
 

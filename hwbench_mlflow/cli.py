@@ -161,7 +161,7 @@ browser_option = click.option(
     callback=_use_browser,
     expose_value=False,
     is_eager=True,
-    help="Use only this Chromium for the web platforms (default: Debian's chromium and @sparticuz/chromium from 'make web').",
+    help="Use only this Chromium for the web platforms (default: chromium, and @sparticuz/chromium from make web).",
 )
 
 
