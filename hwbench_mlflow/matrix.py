@@ -88,15 +88,15 @@ def compatibility_matrix(
     """One row per model × platform × backend × precision × mode (long format)."""
     import pandas as pd
 
-    from .runner import precheck
+    from .runner import devices_for, precheck
 
     observed = observed or {}
     rows: list[dict[str, Any]] = []
     for spec, platform in itertools.product(specs, platforms):
         backends = platform_backends(platform) or ["none"]
         info = report.get(platform)
-        device = info.devices[0] if info.available and info.devices else "none"
         for backend, precision, mode in itertools.product(backends, N.PRECISIONS, N.MODES):
+            device = devices_for(platform, report, backend)[0]
             if backend == "none":
                 blocked: tuple[str, str] | None = (
                     "unavailable" if not info.available else "unsupported",
@@ -141,7 +141,7 @@ def init_db(
     (default: the catalog × the platforms detected here), and this detection in the
     availability log. Existing rows stay; the plan's status comes from synced results."""
     from .hardware import detect_hardware
-    from .runner import _devices_for, select_models
+    from .runner import devices_for, select_models
     from .store import DEFAULT_LOCK_TIMEOUT_S, MirrorStore, _connect, detection_rows, schema_version
 
     specs = select_models(list(models or []), category, all_models=models is None)
@@ -157,7 +157,7 @@ def init_db(
     for r in frame.itertuples(index=False):
         spec = names[r.model]
         model_rows[spec.key] = {"model_id": spec.key, "model_name": spec.name, "category": spec.category}
-        for device in _devices_for(r.platform, report):
+        for device in devices_for(r.platform, report, r.backend):
             hardware_id = f"{host}/{r.platform}/{device}"
             platform_rows[hardware_id] = {
                 "hardware_id": hardware_id,

@@ -98,7 +98,7 @@ def select_models(models: Iterable[str] = (), category: str | None = None, all_m
     return list(dict.fromkeys(specs))
 
 
-def _devices_for(platform: str, report: HardwareReport, backend: str = "") -> list[str]:
+def devices_for(platform: str, report: HardwareReport, backend: str = "") -> list[str]:
     """The devices a platform's configs run on: every OpenVINO device detected (CPU, GPU.0,
     NPU, ...) and every WebNN device type, the browser's ``wasm`` for onnxruntime-web on the
     CPU, the first device elsewhere; ``none`` when the platform is absent."""
@@ -142,7 +142,7 @@ def build_plan(
             chosen = [DEFAULT_BACKEND[hw]]
         if backends and not chosen:
             raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
-        pairs = [(b, d) for b in chosen for d in _devices_for(hw, report, b)]
+        pairs = [(b, d) for b in chosen for d in devices_for(hw, report, b)]
         for (backend, device), scenario, mode, precision, batch in itertools.product(
             pairs, scenarios, modes, precisions, batch_sizes
         ):

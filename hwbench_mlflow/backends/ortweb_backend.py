@@ -121,7 +121,23 @@ class OrtWebBackend(OnnxRuntimeBackend):
             return "bf16 is not supported by the onnxruntime-web backend (no bf16 export or conversion path)"
         if config.scenario == "throughput":
             return "the onnxruntime-web backend measures one request at a time (a page runs one session.run at once)"
-        return cls.unavailable(config)
+        missing = cls.unavailable(config)
+        if missing:
+            return missing
+        ep = EP[config.hardware]
+        if config.precision == "int8" and ep != "wasm":
+            return (
+                "int8 is onnxruntime dynamic quantization (DynamicQuantizeLinear / MatMulInteger), which the "
+                f"{ep} EP does not run: those nodes would fall back to the wasm CPU kernels"
+            )
+        if config.precision == "fp16" and ep == "wasm":
+            return "fp16 is not run on the wasm EP: it has few fp16 kernels, the graph would mostly run through casts"
+        if config.precision == "fp16" and ep == "webgpu":
+            browser = browsers.browser_for(config.hardware, config.device)
+            features = browser.probe["webgpu"].get("features", []) if browser else []
+            if "shader-f16" not in features:
+                return "fp16 on WebGPU needs the adapter feature 'shader-f16', which this adapter does not offer"
+        return None
 
     def prepare(self) -> None:
         super().prepare()
