@@ -143,6 +143,14 @@ def test_cross_platform_names_the_winner_and_its_significance(mirror):
     assert (frame["winner_p_value"] < 1e-10).all()  # 200 samples each, ≥ 1.5× apart
 
 
+@pytest.fixture(scope="module")
+def baseline_csv(mirror):
+    """The baseline as a user writes it: `hwbench analyze --output` (once for every case)."""
+    proc = run_cli(["analyze", "--db-path", str(mirror / "hwbench.duckdb"), "--output", "base.csv", "--no-log"], mirror)
+    assert proc.returncode == 0, proc.stderr
+    return mirror / "base.csv"
+
+
 @pytest.mark.parametrize(
     ("scale", "verdicts", "code"),
     [
@@ -152,12 +160,10 @@ def test_cross_platform_names_the_winner_and_its_significance(mirror):
         (0.75, {"improvement"}, 0),
     ],
 )
-def test_regression_alert_needs_size_and_significance(mirror, scale, verdicts, code):
+def test_regression_alert_needs_size_and_significance(mirror, baseline_csv, scale, verdicts, code):
     d = mirror
     db = str(d / "hwbench.duckdb")
-    proc = run_cli(["analyze", "--db-path", db, "--output", "base.csv", "--no-log"], d, 120)
-    assert proc.returncode == 0, proc.stderr
-    frame = pd.read_csv(d / "base.csv")
+    frame = pd.read_csv(baseline_csv)
     if scale != 1.0:
         frame["throughput_samples_per_s"] *= scale
         for col in ("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"):
