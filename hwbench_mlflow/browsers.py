@@ -28,9 +28,8 @@ from typing import Any, ClassVar
 PAGE_DIR = Path(__file__).with_name("webpage")
 SPARTICUZ_VERSION = "153.0.0"
 INSTALL_HINT = "run 'make web' (installs chromium, onnxruntime-web and @sparticuz/chromium)"
-# Flags every launch gets: no first-run UI, no network of its own, WebGPU (also on a software
-# adapter) and WebNN switched on where the build has them.
-LAUNCH_FLAGS = (
+# A headless Chromium with no first-run UI and no network of its own (also the UI test's).
+BASE_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--no-first-run",
@@ -38,9 +37,9 @@ LAUNCH_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-quic",
-    "--enable-unsafe-webgpu",
-    "--enable-features=WebMachineLearningNeuralNetwork",
 )
+# The benchmark page's: WebGPU (also on a software adapter) and WebNN where the build has them.
+LAUNCH_FLAGS = (*BASE_FLAGS, "--enable-unsafe-webgpu", "--enable-features=WebMachineLearningNeuralNetwork")
 PROBE_TIMEOUT_S = 60.0
 
 

@@ -22,21 +22,13 @@ import pytest
 import requests
 
 from hwbench_mlflow import names as N
+from hwbench_mlflow.browsers import BASE_FLAGS
 from hwbench_mlflow.ui_url import base_url, runs_url
 from tests._servers import free_port
 from tests._util import FAST, clean_env, run_cli
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--disable-gpu",
-]
+CHROMIUM_ARGS = [*BASE_FLAGS, "--disable-gpu"]
 VIEWPORT = {"width": 1800, "height": 900}
 METRICS = (N.M_LAT_P50, N.M_THROUGHPUT)
 CHILDREN = ("bert-tiny/cpu/torch/fp32/b1/inference", "bert-tiny/cpu/torch/fp32/b2/inference")
