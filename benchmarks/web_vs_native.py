@@ -54,36 +54,42 @@ def variants(args: argparse.Namespace) -> list[tuple[str, BenchmarkConfig, dict[
     return out
 
 
+def _measure(backend: OnnxRuntimeBackend, config: BenchmarkConfig, rule: StopRule) -> dict[str, float]:
+    backend.prepare()
+    t0 = time.perf_counter()
+    params = backend.load()
+    startup = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    backend.run()
+    first = (time.perf_counter() - t0) * 1e3
+    for _ in range(3):
+        backend.run()
+    out: dict[str, float] = {}
+    if isinstance(backend, OrtWebBackend):
+        loop = backend.latency_loop(rule)
+        own = backend.own_observations()
+        startup, first = own["startup_ms"], own["first_inference_ms"]
+        out["import_ms"] = float(params["ort_web_import_ms"])
+        t0 = time.perf_counter()
+        for _ in range(20):
+            backend.page.call("runs", 0)
+        out["round_trip_ms"] = (time.perf_counter() - t0) / 20 * 1e3
+        out["browser_rss_peak_mb"] = own["memory_peak_mb"]
+    else:
+        loop = timed_loop(backend.run, backend.synchronize, rule, config.batch_size)
+    out.update(startup_ms=startup, first_ms=first, median_ms=loop.measurement.median_ms, n=loop.measurement.n)
+    return out
+
+
 def measure(config: BenchmarkConfig, env: dict[str, str], rule: StopRule) -> dict[str, float]:
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         backend = (OrtWebBackend if config.backend == "onnxruntime-web" else OnnxRuntimeBackend)(config)
-        backend.prepare()
-        t0 = time.perf_counter()
-        params = backend.load()
-        startup = (time.perf_counter() - t0) * 1e3
-        t0 = time.perf_counter()
-        backend.run()
-        first = (time.perf_counter() - t0) * 1e3
-        for _ in range(3):
-            backend.run()
-        out: dict[str, float] = {}
-        if isinstance(backend, OrtWebBackend):
-            loop = backend.latency_loop(rule)
-            own = backend.own_observations()
-            startup, first = own["startup_ms"], own["first_inference_ms"]
-            out["import_ms"] = float(params["ort_web_import_ms"])
-            t0 = time.perf_counter()
-            for _ in range(20):
-                backend.page.call("runs", 0)
-            out["round_trip_ms"] = (time.perf_counter() - t0) / 20 * 1e3
-            out["browser_rss_peak_mb"] = own["memory_peak_mb"]
-        else:
-            loop = timed_loop(backend.run, backend.synchronize, rule, config.batch_size)
-        backend.close()
-        out.update(startup_ms=startup, first_ms=first, median_ms=loop.measurement.median_ms, n=loop.measurement.n)
-        return out
+        try:
+            return _measure(backend, config, rule)
+        finally:
+            backend.close()  # a refused or failed variant leaves no browser behind
     finally:
         for k, v in old.items():
             if v is None:

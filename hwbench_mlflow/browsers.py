@@ -150,7 +150,8 @@ def _version(path: str) -> str:
 def _probe_key(path: str) -> str:
     st = os.stat(path)
     page = hashlib.sha256((PAGE_DIR / "bench.mjs").read_bytes()).hexdigest()[:16]
-    raw = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{page}|{ort_web_version()}|{LAUNCH_FLAGS}"
+    host = os.uname().nodename  # a copied cache never describes another machine's GPU
+    raw = f"{host}|{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{page}|{ort_web_version()}|{LAUNCH_FLAGS}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
@@ -168,8 +169,9 @@ def probe_browser(name: str, path: str) -> Browser:
         cached = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         cached = {}
-    if key in cached:
-        return Browser(**cached[key])
+    hit = cached.get(key)
+    if isinstance(hit, dict) and isinstance(hit.get("probe"), dict) and isinstance(hit.get("version"), str):
+        return Browser(name, path, hit["version"], hit["probe"])
     version = _version(path)
     if ort_dist() is None:
         return Browser(name, path, version, error=f"onnxruntime-web is not installed under {web_dir()}: {INSTALL_HINT}")
@@ -180,7 +182,7 @@ def probe_browser(name: str, path: str) -> Browser:
     except Exception as exc:  # a browser that cannot start is a reason, not a crash
         return Browser(name, path, version, error=f"the browser did not start: {first_line(exc)}")
     browser = Browser(name, path, version, probe)
-    cached[key] = browser.to_dict()
+    cached[key] = {"version": version, "probe": probe}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
@@ -340,6 +342,7 @@ def install() -> int:
         script = "import c from '@sparticuz/chromium'; console.log(await c.executablePath());"
         env = {**os.environ, "TMPDIR": str(dest)}  # it unpacks into os.tmpdir()
         subprocess.run(["node", "--input-type=module", "-e", script], cwd=web_dir(), env=env, check=True)
+    _probe_cache().unlink(missing_ok=True)  # make web probes every browser again
     detect_browsers.cache_clear()
     for b in detect_browsers():
         provides = {p: b.devices(p) or "no: " + b.why_not(p) for p in ("cpu", "webgpu", "webnn")}

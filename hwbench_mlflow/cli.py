@@ -152,6 +152,11 @@ def _use_browser(ctx: click.Context, param: click.Parameter, value: str | None) 
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise BadInputError(f"--browser: {value} is not an executable file")
     os.environ["HWBENCH_BROWSER"] = os.path.abspath(path)
+    from .browsers import detect_browsers
+    from .hardware import detect_hardware
+
+    detect_browsers.cache_clear()  # an earlier call in this process may have seen other browsers
+    detect_hardware.cache_clear()
     return path
 
 

@@ -190,11 +190,14 @@ def _web(kind: str) -> PlatformInfo:
         }
         for b in found
     ]
-    devices = list(dict.fromkeys(d for b in found for d in b.devices(kind)))
+    providers = [b for b in found if b.provides(kind)]
+    if kind == "webgpu":  # a real GPU first: the first device is the one a sweep plans
+        providers.sort(key=lambda b: browsers.device_kind(b.probe["webgpu"]) != "gpu")
+    devices = list(dict.fromkeys(d for b in providers for d in b.devices(kind)))
     details: dict[str, Any] = {"browsers": seen}
     name = ""
     if kind == "webgpu" and devices:
-        adapter = next(b.probe["webgpu"] for b in found if b.provides("webgpu"))
+        adapter = providers[0].probe["webgpu"]
         details["device_kind"] = browsers.device_kind(adapter)
         details["adapter"] = {k: adapter.get(k, "") for k in ("vendor", "architecture", "description")}
         details["is_fallback_adapter"] = bool(adapter.get("is_fallback_adapter"))

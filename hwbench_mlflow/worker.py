@@ -272,7 +272,7 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         energy0 = backend.energy_j()
         rule = StopRule.from_settings(settings)
         loop = backend.throughput_loop(rule) if config.scenario == "throughput" else None
-        if loop is None:
+        if loop is None and config.scenario == "latency":
             loop = backend.latency_loop(rule)
         if loop is None:
             loop = timed_loop(backend.run, backend.synchronize, rule, config.batch_size)
@@ -299,7 +299,11 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
     finally:
         backend.close()
     observed["memory_peak_mb"] = peak_rss_mb()
-    observed.update(own)  # what the runtime measured itself (a browser page) replaces the worker's view
+    for key, value in own.items():  # what the runtime measured itself (a browser page) replaces the worker's view
+        if value is None:
+            observed.pop(key, None)
+        else:
+            observed[key] = value
     return {
         "status": "success",
         "params": params,

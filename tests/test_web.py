@@ -43,7 +43,9 @@ def test_each_web_platform_is_measured_with_its_browser_and_device(web_sweep):
         assert set(N.CONFIG_PARAMS) <= set(p), set(N.CONFIG_PARAMS) - set(p)
         assert set(N.CONTRACT_METRICS) <= set(m), set(N.CONTRACT_METRICS) - set(m)
         assert m[N.M_LAT_MIN] <= m[N.M_LAT_P50] <= m[N.M_LAT_P95] <= m[N.M_LAT_P99] <= m[N.M_LAT_MAX]
-        assert m[N.M_THROUGHPUT] == pytest.approx(1000.0 / m[N.M_LAT_MEAN], rel=1e-6)  # batch 1, page-timed runs
+        # batch 1: n runs in the page's windows (first start to last end, the loop's overhead in)
+        assert 0.8 * 1000.0 / m[N.M_LAT_MEAN] <= m[N.M_THROUGHPUT] <= 1000.0 / m[N.M_LAT_MEAN] * (1 + 1e-9)
+        assert N.M_PAGE_FAULTS not in m  # the worker's page faults say nothing of the browser's
         assert p["backend"] == "onnxruntime-web" and p["browser_version"].startswith("Chromium ")
         assert p["cross_origin_isolated"] == "true" and p["timer"] == "performance.now() in the page"
         assert m["startup_ms"] > 0 and m["first_inference_ms"] > 0

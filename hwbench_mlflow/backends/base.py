@@ -65,9 +65,10 @@ class Backend(ABC):
         timing ``session.run`` itself); None: the worker times ``run`` in Python."""
         return None
 
-    def own_observations(self) -> dict[str, float]:
+    def own_observations(self) -> dict[str, float | None]:
         """``startup_ms`` / ``first_inference_ms`` / ``memory_*_mb`` the runtime measured itself,
-        replacing the worker's (e.g. the browser's processes, not the worker's RSS)."""
+        replacing the worker's (e.g. the browser's processes, not the worker's RSS); None
+        removes a worker observation that does not describe this runtime."""
         return {}
 
     def synchronize(self) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,23 +59,30 @@ def _spec(a: np.ndarray) -> dict[str, Any]:
 
 
 class _MemorySampler:
-    """Peak of the summed RSS of the renderer and GPU processes under ``pids``."""
+    """Peak of the summed RSS of the renderer and GPU processes among ``find_pids()`` (the
+    process list is refreshed every second: a GPU process that restarts is followed)."""
 
-    def __init__(self, pids: list[int]) -> None:
-        import psutil
-
-        self.procs = []
-        for pid in pids:
-            try:
-                p = psutil.Process(pid)
-                if any(a in ("--type=renderer", "--type=gpu-process") for a in p.cmdline()):
-                    self.procs.append(p)
-            except psutil.Error:
-                continue
+    def __init__(self, find_pids: Any) -> None:
+        self.find_pids = find_pids
+        self.procs: list[Any] = []
+        self.rescan()
         self.peak_mb = self.now_mb()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
+
+    def rescan(self) -> None:
+        import psutil
+
+        procs = []
+        for pid in self.find_pids():
+            try:
+                p = psutil.Process(pid)
+                if any(a in ("--type=renderer", "--type=gpu-process") for a in p.cmdline()):
+                    procs.append(p)
+            except psutil.Error:
+                continue
+        self.procs = procs
 
     def now_mb(self) -> float:
         total = 0
@@ -86,7 +94,11 @@ class _MemorySampler:
         return total / 2**20
 
     def _loop(self) -> None:
+        ticks = 0
         while not self._stop.wait(MEMORY_SAMPLE_S):
+            ticks += 1
+            if ticks % 50 == 0:
+                self.rescan()
             self.peak_mb = max(self.peak_mb, self.now_mb())
 
     def stop(self) -> float:
@@ -152,19 +164,24 @@ class OrtWebBackend(OnnxRuntimeBackend):
         self.server = browsers.PageServer().__enter__()
         self.page = browsers.BrowserPage(browser.path, timeout_s=600).__enter__()
         self.page.open(self.server.url)
-        self.sampler = _MemorySampler(self.page.pids())
+        self.sampler = _MemorySampler(self.page.pids)
         self.own["memory_baseline_mb"] = self.sampler.now_mb()
 
     def load(self) -> dict[str, Any]:
-        url = self.server.serve_file("model.onnx", self.path)
+        from ..errors import ConfigFailure
+
+        extra = sorted(p.name for p in Path(self.path).parent.glob("*") if p.suffix not in (".onnx", ".json"))
+        if extra:
+            raise ConfigFailure(
+                "unsupported",
+                f"the ONNX file keeps its weights in external data ({', '.join(extra)}); the page loads one file",
+            )
+        url = self.server.serve_file("model.onnx", Path(self.path))
         feeds = {k: _spec(v) for k, v in self.feeds.items()}
         opts = {"ep": self.ep, "model_url": url, "num_threads": self.threads, "feeds": feeds}
         if self.ep == "webnn":
             opts["device_type"] = self.config.device
-        try:
-            info = self.page.call("load", opts)
-        except Exception as exc:
-            raise _refused(self.config, exc) from None
+        info = _page_call(self.config, self.page, "load", opts)
         self.own["startup_ms"] = info["startup_ms"]
         if sorted(info["input_names"]) != sorted(self.feeds):
             raise RuntimeError(f"the ONNX graph wants inputs {info['input_names']}, the model's are {list(self.feeds)}")
@@ -202,14 +219,11 @@ class OrtWebBackend(OnnxRuntimeBackend):
 
     def run(self) -> Any:
         if self._first is None:
-            try:
-                self._first = self.page.call("first")
-            except Exception as exc:
-                raise _refused(self.config, exc) from None
+            self._first = _page_call(self.config, self.page, "first")
             self.own["first_inference_ms"] = self._first["ms"]
             self._check_outputs(self._first["outputs"])
             return self._first["outputs"]
-        return self.page.call("runs", 1)
+        return self.page.call("runs", 1)["samples"]
 
     def _check_outputs(self, outputs: dict[str, Any]) -> None:
         import onnxruntime as ort
@@ -239,24 +253,27 @@ class OrtWebBackend(OnnxRuntimeBackend):
     def latency_loop(self, rule: StopRule) -> LoopResult:
         """Chunks of back-to-back runs timed in the page until ``rule`` says stop."""
         samples: list[float] = []
+        wall_ms = 0.0  # the page's own windows: first start to last end of each chunk
         chunk = 1
         with LoopWindow(rule) as window:
             start = time.perf_counter()
             while True:
                 got = self.page.call("runs", chunk)
-                samples.extend(got)
-                elapsed = sum(samples) / 1e3
-                if rule.converged(samples, elapsed):
+                samples.extend(got["samples"])
+                wall_ms += got["wall"]
+                if rule.converged(samples, wall_ms / 1e3):
                     window.stop_reason = "converged"
                     break
-                if elapsed >= rule.max_time_s or time.perf_counter() - start >= 2 * rule.max_time_s:
+                # the page's time decides; Python's clock only guards against a page that stalls
+                if wall_ms / 1e3 >= rule.max_time_s or time.perf_counter() - start >= 2 * rule.max_time_s:
                     break
-                mean_s = max(sum(got) / len(got) / 1e3, 1e-6)
+                mean_s = max(got["wall"] / len(got["samples"]) / 1e3, 1e-6)
                 chunk = max(1, min(1000, int(CHUNK_S / mean_s)))
-        return window.result(samples, self.config.batch_size, sum(samples) / 1e3)
+        return window.result(samples, self.config.batch_size, wall_ms / 1e3)
 
-    def own_observations(self) -> dict[str, float]:
-        out = dict(self.own)
+    def own_observations(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = dict(self.own)
+        out["page_faults_minor_per_iter"] = None  # the worker's faults say nothing of the browser's
         if getattr(self, "sampler", None) is not None:
             out["memory_peak_mb"] = self.sampler.stop()
             self.sampler = None
@@ -269,14 +286,9 @@ class OrtWebBackend(OnnxRuntimeBackend):
         return {"output_max_rel_diff": f"{getattr(self, 'output_max_rel_diff', float('nan')):.3g}"}
 
     def close(self) -> None:
-        for name in ("page", "server"):
+        for name in ("page", "server"):  # closing the browser releases the session with it
             obj = getattr(self, name, None)
             if obj is not None:
-                try:
-                    if name == "page":
-                        obj.call("release")
-                except Exception:
-                    pass
                 obj.__exit__(None, None, None)
                 setattr(self, name, None)
         if getattr(self, "sampler", None) is not None:
@@ -285,12 +297,18 @@ class OrtWebBackend(OnnxRuntimeBackend):
         self.feeds = None
 
 
-def _refused(config: BenchmarkConfig, exc: Exception) -> Exception:
-    """An EP that refuses the model (or a precision) is ``unsupported`` with its own message."""
+def _page_call(config: BenchmarkConfig, page: Any, fn: str, arg: Any = None) -> Any:
+    """A page call whose EP refusal (the page marks it ``EP_REFUSED``) is ``unsupported`` with
+    the EP's own message; anything else (a crash, a timeout, a failed fetch) stays an error."""
     from ..errors import ConfigFailure
 
-    text = str(exc)
-    if "Error:" in text:
-        text = text.split("Error:", 1)[1]
-    msg = " ".join(text.split())[:400]
-    return ConfigFailure("unsupported", f"onnxruntime-web {EP[config.hardware]} refused {config.precision}: {msg}")
+    try:
+        return page.call(fn, arg)
+    except Exception as exc:
+        text = str(exc)
+        if "EP_REFUSED:" not in text:
+            raise
+        msg = " ".join(text.split("EP_REFUSED:", 1)[1].split())[:400]
+        raise ConfigFailure(
+            "unsupported", f"onnxruntime-web {EP[config.hardware]} refused {config.precision}: {msg}"
+        ) from None

@@ -11,6 +11,16 @@ function errorText(e) {
   return (e && (e.message || String(e))) || "unknown error";
 }
 
+// A feature test that never settles must not hang detection.
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+const FEATURE_TIMEOUT_MS = 15000;
+
 // What this browser really provides: runs each feature test, guesses nothing.
 export async function probe() {
   const out = {
@@ -26,7 +36,7 @@ export async function probe() {
   }
   try {
     if (!navigator.gpu) throw new Error("navigator.gpu is undefined (WebGPU is not enabled in this browser)");
-    const adapter = await navigator.gpu.requestAdapter();
+    const adapter = await withTimeout(navigator.gpu.requestAdapter(), FEATURE_TIMEOUT_MS, "navigator.gpu.requestAdapter()");
     if (!adapter) throw new Error("navigator.gpu.requestAdapter() returned no adapter");
     const info = adapter.info || {};
     out.webgpu = {
@@ -45,7 +55,7 @@ export async function probe() {
   for (const deviceType of ["cpu", "gpu", "npu"]) {
     try {
       if (!navigator.ml) throw new Error("navigator.ml is undefined (WebNN is not enabled in this browser)");
-      await navigator.ml.createContext({ deviceType });
+      await withTimeout(navigator.ml.createContext({ deviceType }), FEATURE_TIMEOUT_MS, "navigator.ml.createContext()");
       out.webnn[deviceType] = { ok: true };
     } catch (e) {
       out.webnn[deviceType] = { ok: false, error: errorText(e) };
@@ -70,13 +80,20 @@ export async function load(opts) {
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.logLevel = "error";
   const ep = opts.ep === "webnn" ? { name: "webnn", deviceType: opts.device_type } : opts.ep;
-  const modelBytes = new Uint8Array(await (await fetch(opts.model_url)).arrayBuffer());
+  const response = await fetch(opts.model_url);
+  if (!response.ok) throw new Error(`fetching the model failed: HTTP ${response.status}`);
+  const modelBytes = new Uint8Array(await response.arrayBuffer());
   const t1 = performance.now();
-  session = await ort.InferenceSession.create(modelBytes, {
-    executionProviders: [ep],
-    graphOptimizationLevel: "all",
-    logSeverityLevel: 3,
-  });
+  try {
+    session = await ort.InferenceSession.create(modelBytes, {
+      executionProviders: [ep],
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 3,
+    });
+  } catch (e) {
+    // the execution provider's own refusal (an op, a data type): Python records it as unsupported
+    throw new Error(`EP_REFUSED: ${errorText(e)}`);
+  }
   const startupMs = performance.now() - t1;
   feeds = {};
   for (const [name, spec] of Object.entries(opts.feeds)) feeds[name] = tensor(spec);
@@ -104,15 +121,17 @@ export async function first() {
   return { ms, outputs };
 }
 
-// n runs back to back; each one's milliseconds.
+// n runs back to back: each one's milliseconds, and the wall time from the first start to the
+// last end (the loop's own overhead included, as the native backends' windows).
 export async function runs(n) {
   const out = new Array(n);
+  const start = performance.now();
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     await session.run(feeds);
     out[i] = performance.now() - t0;
   }
-  return out;
+  return { samples: out, wall: performance.now() - start };
 }
 
 export async function release() {
