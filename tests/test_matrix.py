@@ -29,8 +29,10 @@ def test_matrix_covers_every_combination_with_reasons(tmp_path):
     cell = {(r["model"], r["platform"], r["backend"], r["precision"], r["mode"]): r for r in rows}
     assert cell[("bert-tiny", "cpu", "torch", "fp32", "inference")]["compatible"]
     assert not cell[("bert-tiny", "cpu", "torch", "int8", "training")]["compatible"]
-    web = cell[("bert", "webgpu", "none", "fp32", "inference")]
-    assert web["category_if_not"] == "unavailable" and "webgpu" in web["reason"]
+    qnn = cell[("bert", "qnn", "onnxruntime", "fp32", "inference")]  # no Qualcomm SDK here
+    assert qnn["category_if_not"] == "unavailable" and "QNNExecutionProvider" in qnn["reason"]
+    web = cell[("bert", "webgpu", "onnxruntime-web", "fp32", "training")]  # browsers run inference only
+    assert not web["compatible"] and web["category_if_not"] in ("unsupported", "unavailable")
     if not torch.cuda.is_available():
         assert cell[("gpt2", "cuda", "torch", "fp16", "inference")]["category_if_not"] == "unavailable"
     assert not (tmp_path / "mlflow.db").exists()  # --no-history reads nothing, creates nothing
