@@ -15,7 +15,7 @@ from hwbench_mlflow import browsers
 from hwbench_mlflow import names as N
 from tests._util import child_runs, run_cli
 
-pytestmark = pytest.mark.skipif(
+needs_web = pytest.mark.skipif(
     browsers.ort_dist() is None or shutil.which("chromium") is None or not browsers.sparticuz_path().is_file(),
     reason="the web backend is not installed: run `make web` (.ci/run does)",
 )
@@ -34,6 +34,7 @@ def web_sweep(tmp_path_factory):
     return d, uri, {r.data.params["hardware"]: r for r in child_runs(uri)}
 
 
+@needs_web
 def test_each_web_platform_is_measured_with_its_browser_and_device(web_sweep):
     _, _, runs = web_sweep
     assert set(runs) == {"webgpu", "webnn", "cpu"}
@@ -61,6 +62,7 @@ def test_each_web_platform_is_measured_with_its_browser_and_device(web_sweep):
     assert wasm.data.tags[N.T_DEVICE_KIND] == "cpu"
 
 
+@needs_web
 def test_outputs_that_differ_from_native_fail_the_config(web_sweep):
     from hwbench_mlflow.backends.ortweb_backend import OrtWebBackend
     from hwbench_mlflow.config import BenchmarkConfig
@@ -86,6 +88,7 @@ def test_outputs_that_differ_from_native_fail_the_config(web_sweep):
         backend._check_outputs(as_page(wrong))
 
 
+@needs_web
 def test_a_browser_without_webnn_gives_unavailable_runs(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_cli(
@@ -99,6 +102,7 @@ def test_a_browser_without_webnn_gives_unavailable_runs(tmp_path):
     assert not {N.M_LAT_P50, N.M_THROUGHPUT} & set(run.data.metrics)  # no number where nothing ran
 
 
+@needs_web
 def test_hardware_shows_what_each_browser_provides(tmp_path):
     proc = run_cli(["hardware", "--json", "--no-db"], tmp_path, 300)
     assert proc.returncode == 0, proc.stderr
@@ -113,12 +117,22 @@ def test_hardware_shows_what_each_browser_provides(tmp_path):
 
 
 def test_without_the_web_packages_the_platforms_say_how_to_install_them(tmp_path):
-    proc = run_cli(["hardware", "--json", "--no-db"], tmp_path, 300, HWBENCH_WEB_DIR=str(tmp_path / "none"))
+    missing = str(tmp_path / "none")
+    reason = (
+        "onnxruntime-web is not installed: run 'make web' (installs chromium, onnxruntime-web and @sparticuz/chromium)"
+    )
+    proc = run_cli(["hardware", "--json", "--no-db"], tmp_path, 300, HWBENCH_WEB_DIR=missing)
     assert proc.returncode == 0, proc.stderr
     platforms = {p["platform"]: p for p in json.loads(proc.stdout)["platforms"]}
     for kind in ("webgpu", "webnn"):
-        assert not platforms[kind]["available"]
-        assert platforms[kind]["reason"] == (
-            "onnxruntime-web is not installed: run 'make web' (installs chromium, onnxruntime-web and "
-            "@sparticuz/chromium)"
-        )
+        assert not platforms[kind]["available"] and platforms[kind]["reason"] == reason
+    # a default sweep (no --hardware) still runs, and ends with what it did not measure and why
+    proc = run_cli(
+        ["run", "--model", "bert-tiny", "--limit", "1", "--max-time", "0.3", "--min-time", "0.1", "--no-db"],
+        tmp_path,
+        300,
+        HWBENCH_WEB_DIR=missing,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())  # rich folds long lines
+    assert f"webgpu: {reason}" in out and f"webnn: {reason}" in out and "Not measured here (unavailable):" in out
