@@ -468,10 +468,18 @@ def run(
 def _print_not_measured(out: Any) -> None:
     """The platforms a default sweep left out, each with the reason (nothing is filled in for them)."""
     from .hardware import detect_hardware
+    from .runner import default_platforms
 
-    missing = [p for p in detect_hardware().platforms if not p.available]
+    report = detect_hardware()
+    missing = [p for p in report.platforms if not p.available]
     if missing:
         out.print("Not measured here (unavailable): " + "; ".join(f"{p.platform}: {p.reason}" for p in missing))
+    left = [p for p in report.platforms if p.available and p.platform not in default_platforms(report)]
+    for p in left:
+        out.print(
+            f"Not in the default sweep: {p.platform} has only a software adapter ({', '.join(p.devices)}); "
+            f"--hardware {p.platform} measures it"
+        )
 
 
 def _report_outbox(replayed: int, outboxed: int) -> None:

@@ -110,6 +110,13 @@ def devices_for(platform: str, report: HardwareReport, backend: str = "") -> lis
     return list(info.devices) if platform in ("openvino", "webnn") else [info.devices[0]]
 
 
+def default_platforms(report: HardwareReport) -> list[str]:
+    """What a sweep without ``--hardware`` measures: every available platform except a WebGPU
+    whose only adapter is software (SwiftShader: a CPU rasteriser, hundreds of times slower
+    than the CPU itself); ``--hardware webgpu`` measures it all the same."""
+    return [p.platform for p in report.platforms if p.available and p.details.get("device_kind") != "software"]
+
+
 def build_plan(
     specs: Sequence[ModelSpec],
     hardware: Sequence[str] | None,
@@ -131,7 +138,7 @@ def build_plan(
         if b not in BACKENDS:
             raise BadInputError(f"unknown backend '{b}'; choose from {', '.join(BACKENDS)}")
     if hardware is None:
-        hardware = [p for p in report.available() if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
+        hardware = [p for p in default_platforms(report) if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
     plan = []
     for spec, hw in itertools.product(specs, hardware):
         if backends:
