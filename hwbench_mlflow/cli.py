@@ -500,6 +500,7 @@ def _report_outbox(replayed: int, outboxed: int) -> None:
 @click.option("--model", required=True, help="One catalog key or local HF id.")
 @click.option("--hardware", default="cpu", show_default=True, help="Platforms, comma list (searched over).")
 @click.option("--backend", help="Runtimes, comma list (default: the platform's own; searched over).")
+@browser_option
 @click.option("--precision", default="fp32", show_default=True, help="Comma list (searched over).")
 @click.option(
     "--memory-limit",
