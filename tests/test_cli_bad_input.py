@@ -437,6 +437,14 @@ CASES += [
         "matrix-tracking-uri-missing-dir",
     ),
     case(["models", "extra"], ["unexpected extra argument", "extra"], "models-extra-argument"),
+    # --- --browser (the web platforms' Chromium)
+    case(["hardware", "--browser", "/nonexistent/chromium"], ["--browser", "is not an executable file"], "hw-browser"),
+    case(
+        ["run", "--browser", "notes.txt"],
+        ["--browser: notes.txt is not an executable file"],
+        "run-browser-text-file",
+        files={"notes.txt": "not a browser"},
+    ),
 ]
 
 
