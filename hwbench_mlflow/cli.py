@@ -878,18 +878,30 @@ def models() -> int:
 @click.option("--category", help=f"Only models of this category ({', '.join(N.CATEGORIES)}).")
 @click.option("--hardware", help="Platforms, comma list (default: all).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--tracking-uri", help="Where to read the last observed status from (default: as `hwbench run`).")
-@click.option("--no-history", is_flag=True, help="Do not read the last observed status from MLflow.")
+@click.option(
+    "--db-path",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
+    help="Read the last observed status from this DuckDB mirror when it exists (else from MLflow).",
+)
+@click.option("--tracking-uri", help="Read the last observed status from this MLflow store instead of the mirror.")
+@click.option("--no-history", is_flag=True, help="Do not read the last observed status.")
 @browser_option
 def matrix(
-    models: str | None, category: str | None, hardware: str | None, fmt: str, tracking_uri: str | None, no_history: bool
+    models: str | None,
+    category: str | None,
+    hardware: str | None,
+    fmt: str,
+    db_path: str,
+    tracking_uri: str | None,
+    no_history: bool,
 ) -> int:
     """Model × platform × backend × precision × mode: ✔ or ✖ with the reason.
 
     The same checks `hwbench run` applies before starting a worker; a ✖ is never run.
     """
     from .hardware import detect_hardware
-    from .matrix import compatibility_matrix, last_observed
+    from .matrix import compatibility_matrix, last_observed, last_observed_in_mirror
     from .runner import select_models
 
     specs = select_models(_items("--model", models) if models is not None else [], category, models is None)
@@ -898,7 +910,13 @@ def matrix(
         from .tracking import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
-    observed = {} if no_history else last_observed(tracking_uri)
+    if no_history:
+        observed = {}
+    elif tracking_uri is None and Path(db_path).exists():  # analysis reads DuckDB (DESIGN)
+        check_db_path(db_path)
+        observed = last_observed_in_mirror(db_path)
+    else:
+        observed = last_observed(tracking_uri)
     frame = compatibility_matrix(specs, platforms, detect_hardware(), observed)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)

@@ -6,6 +6,7 @@ starting a worker, plus the last status observed in MLflow where one exists.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,26 @@ def last_observed(tracking_uri: str | None) -> dict[tuple[str, ...], tuple[str, 
             if t.get(N.T_ERROR_CATEGORY):
                 status += f": {t[N.T_ERROR_CATEGORY]}"
             seen[key] = (status, r.info.run_id)
+    return seen
+
+
+def last_observed_in_mirror(db_path: str | os.PathLike[str]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The same answer as :func:`last_observed`, from the DuckDB mirror (no MLflow query)."""
+    from .store import connect
+
+    con = connect(db_path)
+    try:
+        rows = con.execute(
+            "SELECT model, hardware, backend, precision, mode, status, error_category, mlflow_run_id"
+            " FROM results ORDER BY created_at DESC, mlflow_run_id"
+        ).fetchall()
+    finally:
+        con.close()
+    seen: dict[tuple[str, ...], tuple[str, str]] = {}
+    for model, hw, backend, precision, mode, status, category, run_id in rows:
+        key = (model or "", hw or "", backend or "", precision or "", mode or "")
+        if key not in seen:
+            seen[key] = ((status or "") + (f": {category}" if category else ""), run_id)
     return seen
 
 

@@ -88,3 +88,8 @@ def test_run_all_never_starts_an_incompatible_combination(tmp_path):
             assert run.data.tags[N.T_ERROR_MESSAGE] == c["reason"]
         assert c["last_status"].startswith(run.data.tags[N.T_STATUS])
         assert c["last_run_id"] == run.info.run_id
+    # without --tracking-uri the same history comes from the DuckDB mirror the run synced
+    mirrored = _matrix(tmp_path, "--hardware", "cpu")
+    assert [(r["last_status"], r["last_run_id"]) for r in mirrored] == [
+        (r["last_status"], r["last_run_id"]) for r in rows
+    ]
