@@ -24,9 +24,11 @@ web: install
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium npm >/dev/null; }
 	$(PY) -m hwbench_mlflow.browsers install
 
-# The default sweep on the hardware really present, end to end.
+# The default sweep on the hardware really present, end to end, then the recommendations it
+# supports (from the DuckDB mirror the sweep synced); the sweep's exit code is make's.
 run: install
-	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 2
+	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 2; \
+	rc=$$?; $(VENV)/bin/hwbench recommend; exit $$rc
 
 # Two workers, whole files each (module fixtures such as the PostgreSQL server start once):
 # most of the suite waits on worker processes, servers and measurement windows.
