@@ -54,8 +54,53 @@ def variants(args: argparse.Namespace) -> list[tuple[str, BenchmarkConfig, dict[
     return out
 
 
-def _measure(backend: OnnxRuntimeBackend, config: BenchmarkConfig, rule: StopRule) -> dict[str, float]:
+def floor_model(config: BenchmarkConfig) -> Path:
+    """A graph with the model's inputs and outputs (names, types, shapes) and next to no compute:
+    Cast + Expand of the first input to each output's shape. Its ``session.run`` time is the
+    runtime's per-run floor: feeding the inputs, scheduling, handing the outputs back."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from hwbench_mlflow.onnx_export import export_onnx, reference_inputs
+
+    path, _ = export_onnx(config)
+    feeds = reference_inputs(config)
+    real = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = {o.name: v.shape for o, v in zip(real.get_outputs(), real.run(None, feeds), strict=True)}
+    first = next(iter(feeds))
+    elem = {"int64": TensorProto.INT64, "int32": TensorProto.INT32, "float32": TensorProto.FLOAT}
+    inputs = [helper.make_tensor_value_info(k, elem[str(v.dtype)], list(v.shape)) for k, v in feeds.items()]
+    nodes = [helper.make_node("Cast", [first], ["as_float"], to=TensorProto.FLOAT)]
+    inits, outs = [], []
+    for i, (name, shape) in enumerate(outputs.items()):
+        extra = len(shape) - len(feeds[first].shape)
+        unsq = [f"u{i}_{k}" for k in range(extra)] + [None]
+        src = "as_float"
+        for k in range(extra):
+            axes = helper.make_tensor(f"axes{i}_{k}", TensorProto.INT64, [1], [len(feeds[first].shape) + k])
+            inits.append(axes)
+            nodes.append(helper.make_node("Unsqueeze", [src, axes.name], [unsq[k]]))
+            src = unsq[k]
+        target = helper.make_tensor(f"shape{i}", TensorProto.INT64, [len(shape)], list(shape))
+        inits.append(target)
+        nodes.append(helper.make_node("Expand", [src, target.name], [name]))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape)))
+    graph = helper.make_graph(nodes, "floor", inputs, outs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    out = Path(path).parent.parent / f"floor-{config.model}-b{config.batch_size}-s{config.seq_length}" / "model.onnx"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, out)
+    return out
+
+
+def _measure(
+    backend: OnnxRuntimeBackend, config: BenchmarkConfig, rule: StopRule, floor: Path | None
+) -> dict[str, float]:
     backend.prepare()
+    if floor is not None:
+        backend.path = floor  # the same session options and page, the trivial graph
     t0 = time.perf_counter()
     params = backend.load()
     startup = (time.perf_counter() - t0) * 1e3
@@ -81,13 +126,15 @@ def _measure(backend: OnnxRuntimeBackend, config: BenchmarkConfig, rule: StopRul
     return out
 
 
-def measure(config: BenchmarkConfig, env: dict[str, str], rule: StopRule) -> dict[str, float]:
+def measure(
+    config: BenchmarkConfig, env: dict[str, str], rule: StopRule, floor: Path | None = None
+) -> dict[str, float]:
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         backend = (OrtWebBackend if config.backend == "onnxruntime-web" else OnnxRuntimeBackend)(config)
         try:
-            return _measure(backend, config, rule)
+            return _measure(backend, config, rule, floor)
         finally:
             backend.close()  # a refused or failed variant leaves no browser behind
     finally:
@@ -111,17 +158,31 @@ def main() -> int:
     settings = MeasureSettings(max_time_s=args.max_time, min_time_s=min(1.0, args.max_time))
     rule = StopRule.from_settings(settings)
     todo = variants(args)
+    floor = floor_model(todo[0][1])
     seen: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in todo}
+    floors: dict[str, list[float]] = {name: [] for name, _, _ in todo}
     for r in range(args.rounds):
         for name, config, env in todo if r % 2 == 0 else list(reversed(todo)):
             seen[name].append(measure(config, env, rule))
-            print(f"round {r + 1}: {name}: median {seen[name][-1]['median_ms']:.3f} ms", flush=True)
+            floors[name].append(measure(config, env, rule, floor)["median_ms"])
+            print(
+                f"round {r + 1}: {name}: median {seen[name][-1]['median_ms']:.3f} ms, floor {floors[name][-1]:.3f} ms",
+                flush=True,
+            )
     native = statistics.median(x["median_ms"] for x in seen[todo[0][0]])
     print(
         f"\n{args.model}, batch {args.batch}, seq {args.seq_length}, fp32, {args.rounds} rounds "
         f"(onnxruntime-web {browsers.ort_web_version()})"
     )
-    cols = ("median ms", 10), ("x native", 9), ("startup ms", 11), ("1st run ms", 11), ("rtt ms", 7), ("RSS MB", 7)
+    cols = (
+        ("median ms", 10),
+        ("x native", 9),
+        ("floor ms", 9),
+        ("startup ms", 11),
+        ("1st run ms", 11),
+        ("rtt ms", 7),
+        ("RSS MB", 7),
+    )
     print(f"{'variant':44} " + " ".join(f"{c:>{w}}" for c, w in cols))
     for name, _, _ in todo:
         xs = seen[name]
@@ -132,11 +193,14 @@ def main() -> int:
             return f"{statistics.median(vals):.1f}" if vals else "-"
 
         print(
-            f"{name:44} {med:10.3f} {med / native:9.2f} {col('startup_ms'):>11} {col('first_ms'):>11} "
+            f"{name:44} {med:10.3f} {med / native:9.2f} {statistics.median(floors[name]):9.3f} "
+            f"{col('startup_ms'):>11} {col('first_ms'):>11} "
             f"{col('round_trip_ms'):>7} {col('browser_rss_peak_mb'):>7}"
         )
     print(
-        "\nstartup = InferenceSession.create (in the page for the browser; the bundle import is separate), "
+        "\nfloor = the median session.run of a graph with the same inputs and outputs and next to no compute "
+        "(feeding inputs, scheduling, returning outputs: the per-run overhead and data copies), "
+        "startup = InferenceSession.create (in the page for the browser; the bundle import is separate), "
         "1st run = the first session.run (kernel / shader compilation), rtt = one page call from Python "
         "(outside every timed run), RSS = the browser's renderer + GPU processes."
     )
