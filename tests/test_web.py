@@ -21,6 +21,7 @@ needs_web = pytest.mark.skipif(
 )
 WEB = ["--model", "bert-tiny", "--backend", "onnxruntime-web", "--seq-length", "32", "--warmup", "1"]
 WINDOW = ["--max-time", "1", "--min-time", "0.2", "--min-iterations", "3"]
+TINY_WINDOW = ["--max-time", "0.2", "--min-time", "0.1", "--warmup", "0", "--min-iterations", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def test_without_the_web_packages_the_platforms_say_how_to_install_them(tmp_path
         assert not platforms[kind]["available"] and platforms[kind]["reason"] == reason
     # a default sweep (no --hardware) still runs, and ends with what it did not measure and why
     proc = run_cli(
-        ["run", "--model", "bert-tiny", "--limit", "1", "--max-time", "0.3", "--min-time", "0.1", "--no-db"],
+        ["run", "--model", "bert-tiny", "--limit", "1", "--seq-length", "16", "--no-db", *TINY_WINDOW],
         tmp_path,
         300,
         HWBENCH_WEB_DIR=missing,
