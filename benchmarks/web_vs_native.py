@@ -34,9 +34,7 @@ def variants(args: argparse.Namespace) -> list[tuple[str, BenchmarkConfig, dict[
     out = [("native onnxruntime (cpu EP)", cfg("cpu", "onnxruntime", "cpu"), {})]
     for n in (1, 2):
         out.append((f"browser wasm, {n} thread(s)", cfg("cpu", "onnxruntime-web", "wasm"), {THREADS_ENV: str(n)}))
-    gpu = browsers.browser_for(
-        "webgpu", next(iter(d for b in browsers.detect_browsers() for d in b.devices("webgpu")), "")
-    )
+    gpu = next(iter(browsers.providers("webgpu")), None)
     if gpu is not None:
         out.append(
             (

@@ -204,12 +204,17 @@ def detect_browsers() -> tuple[Browser, ...]:
     return tuple(probe_browser(name, path) for name, path in candidates())
 
 
-def browser_for(platform: str, device: str) -> Browser | None:
-    """The first browser that provides ``platform`` on ``device`` (webgpu: a real GPU first)."""
-    found = [b for b in detect_browsers() if device in b.devices(platform)]
+def providers(platform: str) -> list[Browser]:
+    """The browsers that provide ``platform``, in preference order (webgpu: a real GPU first)."""
+    found = [b for b in detect_browsers() if b.provides(platform)]
     if platform == "webgpu":
         found.sort(key=lambda b: device_kind(b.probe["webgpu"]) != "gpu")
-    return found[0] if found else None
+    return found
+
+
+def browser_for(platform: str, device: str) -> Browser | None:
+    """The first browser that provides ``platform`` on ``device``."""
+    return next((b for b in providers(platform) if device in b.devices(platform)), None)
 
 
 # ----------------------------------------------------------------------------- page server

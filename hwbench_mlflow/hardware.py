@@ -190,9 +190,7 @@ def _web(kind: str) -> PlatformInfo:
         }
         for b in found
     ]
-    providers = [b for b in found if b.provides(kind)]
-    if kind == "webgpu":  # a real GPU first: the first device is the one a sweep plans
-        providers.sort(key=lambda b: browsers.device_kind(b.probe["webgpu"]) != "gpu")
+    providers = browsers.providers(kind)  # a real GPU first: the first device is the one a sweep plans
     devices = list(dict.fromkeys(d for b in providers for d in b.devices(kind)))
     details: dict[str, Any] = {"browsers": seen}
     name = ""

@@ -62,21 +62,25 @@ def last_observed(tracking_uri: str | None) -> dict[tuple[str, ...], tuple[str, 
     runs = client.search_runs(
         exps, f"tags.`{N.T_ROLE}` = 'config'", max_results=5000, order_by=["attributes.start_time DESC"]
     )
-    seen: dict[tuple[str, ...], tuple[str, str]] = {}
-    for r in runs:
-        p, t = r.data.params, r.data.tags
-        key = (
-            p.get("model", ""),
-            p.get("hardware", ""),
-            p.get("backend", ""),
-            p.get("precision", ""),
-            p.get("mode", ""),
+    return _newest_per_combination(
+        (
+            *(r.data.params.get(k, "") for k in ("model", "hardware", "backend", "precision", "mode")),
+            r.data.tags.get(N.T_STATUS, ""),
+            r.data.tags.get(N.T_ERROR_CATEGORY, ""),
+            r.info.run_id,
         )
+        for r in runs
+    )
+
+
+def _newest_per_combination(rows: Any) -> dict[tuple[str, ...], tuple[str, str]]:
+    """(model, hardware, backend, precision, mode, status, error category, run id) rows, newest
+    first → the first row's "status[: category]" and run id per combination."""
+    seen: dict[tuple[str, ...], tuple[str, str]] = {}
+    for model, hw, backend, precision, mode, status, category, run_id in rows:
+        key = (model or "", hw or "", backend or "", precision or "", mode or "")
         if key not in seen:
-            status = t.get(N.T_STATUS, "")
-            if t.get(N.T_ERROR_CATEGORY):
-                status += f": {t[N.T_ERROR_CATEGORY]}"
-            seen[key] = (status, r.info.run_id)
+            seen[key] = ((status or "") + (f": {category}" if category else ""), run_id)
     return seen
 
 
@@ -92,12 +96,7 @@ def last_observed_in_mirror(db_path: str | os.PathLike[str]) -> dict[tuple[str, 
         ).fetchall()
     finally:
         con.close()
-    seen: dict[tuple[str, ...], tuple[str, str]] = {}
-    for model, hw, backend, precision, mode, status, category, run_id in rows:
-        key = (model or "", hw or "", backend or "", precision or "", mode or "")
-        if key not in seen:
-            seen[key] = ((status or "") + (f": {category}" if category else ""), run_id)
-    return seen
+    return _newest_per_combination(rows)
 
 
 def compatibility_matrix(

@@ -185,7 +185,7 @@ class OrtWebBackend(OnnxRuntimeBackend):
         self.own["startup_ms"] = info["startup_ms"]
         if sorted(info["input_names"]) != sorted(self.feeds):
             raise RuntimeError(f"the ONNX graph wants inputs {info['input_names']}, the model's are {list(self.feeds)}")
-        params = {k: v for k, v in self.params.items()}
+        params = dict(self.params)
         params.update(
             browser=self.browser.name,
             browser_version=self.browser.version,
@@ -212,7 +212,7 @@ class OrtWebBackend(OnnxRuntimeBackend):
             )
         elif self.ep == "webnn":
             params["webnn_device_type"] = self.config.device
-            params["device_kind"] = "cpu" if self.config.device == "cpu" else self.config.device
+            params["device_kind"] = self.config.device
         else:
             params["device_kind"] = "cpu"
         return params
@@ -308,7 +308,7 @@ def _page_call(config: BenchmarkConfig, page: Any, fn: str, arg: Any = None) -> 
         text = str(exc)
         if "EP_REFUSED:" not in text:
             raise
-        msg = " ".join(text.split("EP_REFUSED:", 1)[1].split())[:400]
+        msg = text.split("EP_REFUSED:", 1)[1]  # ConfigFailure makes it one line and clips it
         raise ConfigFailure(
             "unsupported", f"onnxruntime-web {EP[config.hardware]} refused {config.precision}: {msg}"
         ) from None
