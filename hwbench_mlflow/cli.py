@@ -726,9 +726,12 @@ def _float(flag: str, value: str) -> float:
 
 
 def _print_summary(sweep: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"hwbench sweep {sweep.sweep_id}", show_lines=False)
+    from .runner import measurement_conditions
+
+    t = Table(title=f"hwbench sweep {escape(sweep.sweep_id)}", show_lines=False)
     for col, just in (
         ("config", "left"),
         ("status", "left"),
@@ -742,39 +745,42 @@ def _print_summary(sweep: Any) -> None:
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in sweep.results:
+        name, weights = escape(r.config.run_name), escape(r.tags.get(N.T_WEIGHTS, ""))
         if r.status == "success":
             m = r.metrics
             ci = r.measurement.ci_rel_halfwidth * 100 if r.measurement else float("nan")
             warn = " *" if N.T_PERCENTILE_WARNING in r.tags else ""
+            busy = r.tags.get(N.T_HOST_CONTENDED) == "true"
             t.add_row(
-                r.config.run_name,
-                "ok",
+                name,
+                f"ok [yellow]busy {m.get(N.M_HOST_OTHER_CPU, 0.0):.0f}%[/]" if busy else "ok",
                 f"{m[N.M_LAT_P50]:.3f}",
                 f"{ci:.1f}",
                 f"{m[N.M_LAT_P99]:.3f}{warn}",
                 f"{m[N.M_THROUGHPUT]:.1f}",
                 f"{m[N.M_MEMORY_PEAK]:.0f}",
                 f"{int(m[N.M_ITERATIONS])}",
-                r.tags.get(N.T_WEIGHTS, ""),
+                weights,
             )
         else:
+            message = escape(f"{r.error_category}: {r.error_message[:70]}")
             t.add_row(
-                r.config.run_name,
-                f"[yellow]skipped[/] {r.error_category}: {r.error_message[:70]}"
-                if r.status == "skipped"
-                else f"[red]{r.error_category}[/]: {r.error_message[:70]}",
+                name,
+                f"[yellow]skipped[/] {message}" if r.status == "skipped" else f"[red]{message}[/]",
                 "",
                 "",
                 "",
                 "",
                 "",
                 "",
-                r.tags.get(N.T_WEIGHTS, ""),
+                weights,
             )
     console = _console()
     console.print(t)
     if any(N.T_PERCENTILE_WARNING in r.tags for r in sweep.results):
         console.print("* p99 from fewer samples than MLPerf LoadGen's minimum (662): see hwbench.percentile_warning")
+    for line in measurement_conditions(sweep.results):
+        console.print(line, markup=False, highlight=False)
 
 
 @cli.command()

@@ -53,6 +53,10 @@ METRIC_COLUMNS = (
     N.M_CI_HIGH,
     N.M_PAGE_FAULTS,
     N.M_MEMORY_BASELINE,
+    N.M_HOST_OTHER_CPU,
+    N.M_HOST_STEAL,
+    N.M_HOST_LOADAVG_START,
+    N.M_HOST_LOADAVG_END,
 )
 
 
@@ -84,6 +88,7 @@ def _result_columns() -> dict[str, Any]:
         {
             "stop_reason": s,
             "ci_target_met": b,
+            "host_contended": b,
             "percentile_warning": s,
             "samples_count": i,
             "experiment_id": s,
@@ -237,6 +242,7 @@ def result_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str
         **{k: m.get(k) for k in METRIC_COLUMNS},
         "stop_reason": t.get(N.T_STOP_REASON),
         "ci_target_met": _bool(t.get(N.T_CI_MET)),
+        "host_contended": _bool(t.get(N.T_HOST_CONTENDED)),
         "percentile_warning": t.get(N.T_PERCENTILE_WARNING),
         "samples_count": 0,
         "experiment_id": info.experiment_id,

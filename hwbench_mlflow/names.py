@@ -69,6 +69,11 @@ M_CI_LOW = "latency_p50_ci_low_ms"
 M_CI_HIGH = "latency_p50_ci_high_ms"
 M_PAGE_FAULTS = "page_faults_minor_per_iter"
 M_MEMORY_BASELINE = "memory_baseline_mb"
+# what else ran on the host during the timed window (host_load.py)
+M_HOST_OTHER_CPU = "host_other_cpu_pct"
+M_HOST_STEAL = "host_steal_pct"
+M_HOST_LOADAVG_START = "host_loadavg_start"
+M_HOST_LOADAVG_END = "host_loadavg_end"
 
 # --- MLflow tags ----------------------------------------------------------------
 TAG_PREFIX = "hwbench."
@@ -87,6 +92,7 @@ T_RUN_UID = "hwbench.run_uid"  # written once: an outbox replay completes this r
 T_ROLE = "hwbench.role"  # sweep | search | config | sync | recommend
 T_STOP_REASON = "hwbench.stop_reason"
 T_CI_MET = "hwbench.ci_target_met"
+T_HOST_CONTENDED = "hwbench.host_contended"  # true: other processes or steal past host_load's threshold
 T_PERCENTILE_METHOD = "hwbench.percentile_method"
 T_PERCENTILE_WARNING = "hwbench.percentile_warning"
 T_VERSION_PREFIX = "hwbench.version."

@@ -16,6 +16,7 @@ from .catalog import CATALOG, DEFAULT_MODELS, DEFAULT_SEQ_LENGTH, ModelSpec, mod
 from .config import DEFAULT_BACKEND, BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
+from .host_load import is_contended
 from .measure import PERCENTILE_METHOD, Measurement
 from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores
 
@@ -225,6 +226,9 @@ def build_result(
     m = Measurement(tuple(outcome.samples_ms), config.batch_size, outcome.wall_s, settings.confidence)
     metrics = m.metrics()
     metrics.update(outcome.observed)
+    if N.M_HOST_OTHER_CPU in metrics:
+        busy = is_contended(metrics[N.M_HOST_OTHER_CPU], metrics.get(N.M_HOST_STEAL))
+        tags[N.T_HOST_CONTENDED] = str(busy).lower()
     short = m.insufficient_percentiles()
     tags.update(
         {
@@ -238,6 +242,27 @@ def build_result(
             f"p{p:g} from {m.n} samples (needs >= {need})" for p, need in short.items()
         )
     return ConfigResult(config, "success", params=params, metrics=metrics, tags=tags, measurement=m)
+
+
+def measurement_conditions(results: Sequence[ConfigResult]) -> list[str]:
+    """One line each: how many configs met the CI target; how busy the host was, when it was."""
+    ok = [r for r in results if r.status == "success"]
+    if not ok:
+        return []
+    met = sum(r.tags.get(N.T_CI_MET) == "true" for r in ok)
+    target = f"±{ok[0].params['target_ci'] * 100:g} %" if "target_ci" in ok[0].params else "its"
+    lines = [f"{met} of {len(ok)} configs met the {target} CI target on the p50."]
+    busy = [r for r in ok if r.tags.get(N.T_HOST_CONTENDED) == "true"]
+    if busy:
+        other = [r.metrics.get(N.M_HOST_OTHER_CPU, 0.0) for r in busy]
+        steal = max(r.metrics.get(N.M_HOST_STEAL, 0.0) for r in busy)
+        extra = f", steal up to {steal:.0f} %" if steal > 5 else ""
+        lines.append(
+            f"The host was busy: other processes used {sum(other) / len(other):.0f} % CPU (mean; up to "
+            f"{max(other):.0f} %){extra} during {len(busy)} of {len(ok)} windows; these numbers are not "
+            "reference numbers (marked 'busy')."
+        )
+    return lines
 
 
 def summarise(results: Sequence[ConfigResult]) -> str:
@@ -254,13 +279,15 @@ def summarise(results: Sequence[ConfigResult]) -> str:
     for r in results:
         if r.status == "success":
             m = r.metrics
+            status = "ok (host busy)" if r.tags.get(N.T_HOST_CONTENDED) == "true" else "ok"
             lines.append(
-                f"| {r.config.run_name} | ok | {m[N.M_LAT_P50]:.3f} | {m[N.M_LAT_P99]:.3f} | "
+                f"| {r.config.run_name} | {status} | {m[N.M_LAT_P50]:.3f} | {m[N.M_LAT_P99]:.3f} | "
                 f"{m[N.M_THROUGHPUT]:.1f} | {m[N.M_MEMORY_PEAK]:.0f} |"
             )
         else:
             lines.append(f"| {r.config.run_name} | {r.error_category}: {r.error_message[:80]} | | | | |")
-    return "\n".join(lines)
+    conditions = measurement_conditions(results)
+    return "\n".join([*lines, "", *conditions] if conditions else lines)
 
 
 # ----------------------------------------------------------------------------- execution

@@ -243,6 +243,7 @@ def _is_oom(exc: BaseException) -> bool:
 def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, Any]:
     from .backends import get_backend_class
     from .errors import ConfigFailure
+    from .host_load import HostLoadWindow
     from .measure import StopRule, peak_rss_mb, timed_loop
 
     cls = get_backend_class(config.backend)
@@ -270,6 +271,7 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
             backend.run()
         backend.synchronize()
         energy0 = backend.energy_j()
+        host = HostLoadWindow().start()
         rule = StopRule.from_settings(settings)
         loop = backend.throughput_loop(rule) if config.scenario == "throughput" else None
         if loop is None and config.scenario == "latency":
@@ -280,8 +282,10 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
                 params.setdefault(
                     "throughput_mode", "sequential: one request at a time, the runtime parallelises inside it"
                 )
+        host.stop()
         energy1 = backend.energy_j()
         m = loop.measurement
+        observed.update(host.metrics())
         observed["page_faults_minor_per_iter"] = loop.minor_faults / m.n
         if energy0 is not None and energy1 is not None:
             observed["energy_j_per_sample"] = (energy1 - energy0) / (m.n * config.batch_size)
