@@ -14,8 +14,9 @@ Per model, over the newest successful result of each configuration (``latest_res
 
 Each recommendation carries its evidence (run id, samples, the 95 % CI of the median
 latency) and a confidence: **high** — measured, ≥ 30 samples, CI half-width ≤ 5 % of the
-median (and for a p99 criterion, enough samples for the p99); **low** — simulated, fewer than
-10 samples, or no CI; **medium** — the rest (and every estimated value). A simulated
+median (and for a p99 criterion, enough samples for the p99); **low** — simulated, measured
+on a busy host (``hwbench.host_contended``: the warning says how busy), fewer than 10
+samples, or no CI; **medium** — the rest (and every estimated value). A simulated
 result never wins over a measured one: when it would have, the measured winner is
 recommended and a warning names the simulated one; when only simulated results exist,
 the recommendation says so in its warning.
@@ -164,7 +165,7 @@ def _lookup(table: dict[str, float], row: Any) -> float | None:
 def _confidence(row: Any, uses_p99: bool, estimated: bool) -> str:
     n = int(row.samples)
     ci = row.ci_rel
-    if row.is_simulated or n < LOW_MIN_SAMPLES or not math.isfinite(ci) or ci > LOW_MAX_CI:
+    if row.is_simulated or row.host_contended or n < LOW_MIN_SAMPLES or not math.isfinite(ci) or ci > LOW_MAX_CI:
         return "low"
     if estimated:
         return "medium"
@@ -185,6 +186,7 @@ def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: 
             " throughput_samples_per_s, latency_p50_ms, latency_p99_ms, memory_peak_mb, gpu_memory_peak_mb,"
             " energy_j_per_sample, latency_p50_ci_low_ms, latency_p50_ci_high_ms, percentile_warning,"
             " coalesce(nullif(samples_count, 0), iterations, 0) AS samples, is_simulated, simulation_reason,"
+            " coalesce(host_contended, false) AS host_contended, host_other_cpu_pct,"
             " mlflow_run_id FROM latest_results WHERE mode = ? ORDER BY model, hardware, backend, precision,"
             " batch_size",
             [mode],
@@ -206,6 +208,7 @@ def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: 
     half = (frame["latency_p50_ci_high_ms"] - frame["latency_p50_ci_low_ms"]) / 2
     frame["ci_rel"] = (half / frame["latency_p50_ms"]).fillna(math.inf)
     frame["is_simulated"] = frame["is_simulated"].fillna(False).astype(bool)
+    frame["host_contended"] = frame["host_contended"].fillna(False).astype(bool)
     return frame.reset_index(drop=True)
 
 
@@ -241,6 +244,11 @@ def _pick(
             f"a simulated result ({_describe(top)}, {top['_score']:.4g} {unit}) scores higher; "
             f"not recommended because it was not measured ({top['simulation_reason'] or 'no reason given'})"
         )
+    if best["host_contended"]:
+        other = best["host_other_cpu_pct"]
+        how = f"other processes used {other:.0f} % CPU during its window" if other == other else "steal time"
+        busy = f"measured on a busy host ({how}): low confidence; re-run on a quiet host"
+        warning = f"{warning}; {busy}" if warning else busy
     est = bool(estimated.loc[best.name]) if estimated is not None else False
     return Recommendation(
         model=model,

@@ -96,3 +96,14 @@ def test_sweep_beside_burners_is_marked_busy(tmp_path: Path) -> None:
     assert row[1] == pytest.approx(metrics[N.M_HOST_OTHER_CPU])
     assert row[2] == pytest.approx(metrics[N.M_HOST_STEAL])
     assert row[3] == pytest.approx(metrics[N.M_HOST_LOADAVG_START])
+
+    # evidence from a busy window is low confidence, and says why
+    proc = run_cli(["recommend", "--db-path", str(db), "--format", "json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    recs = [r for r in json.loads(proc.stdout) if r["status"] == "recommended"]
+    assert recs, proc.stdout
+    for rec in recs:
+        assert rec["confidence"] == "low", rec
+        assert "measured on a busy host (other processes used" in rec["warning"], rec

@@ -175,22 +175,25 @@ def test_cli_formats_and_mlflow_record(mirror, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("simulated", "samples", "ci", "estimated", "expected"),
+    ("simulated", "samples", "ci", "estimated", "expected", "contended"),
     [
-        (False, 200, 0.01, False, "high"),
-        (False, 29, 0.01, False, "medium"),  # under 30 samples
-        (False, 200, 0.06, False, "medium"),  # CI over 5 %
-        (False, 200, 0.01, True, "medium"),  # an estimated value
-        (False, 9, 0.01, False, "low"),  # thin
-        (False, 200, 0.30, False, "low"),  # a median known only to ±30 %
-        (False, 200, float("nan"), False, "low"),  # no CI
-        (True, 500, 0.01, False, "low"),  # simulated
+        (False, 200, 0.01, False, "high", False),
+        (False, 29, 0.01, False, "medium", False),  # under 30 samples
+        (False, 200, 0.06, False, "medium", False),  # CI over 5 %
+        (False, 200, 0.01, True, "medium", False),  # an estimated value
+        (False, 9, 0.01, False, "low", False),  # thin
+        (False, 200, 0.30, False, "low", False),  # a median known only to ±30 %
+        (False, 200, float("nan"), False, "low", False),  # no CI
+        (True, 500, 0.01, False, "low", False),  # simulated
+        (False, 500, 0.01, False, "low", True),  # measured on a busy host
     ],
 )
-def test_confidence_rules(simulated, samples, ci, estimated, expected):
+def test_confidence_rules(simulated, samples, ci, estimated, expected, contended):
     from types import SimpleNamespace
 
     from hwbench_mlflow.recommender import _confidence
 
-    row = SimpleNamespace(is_simulated=simulated, samples=samples, ci_rel=ci, percentile_warning=None)
+    row = SimpleNamespace(
+        is_simulated=simulated, samples=samples, ci_rel=ci, percentile_warning=None, host_contended=contended
+    )
     assert _confidence(row, uses_p99=False, estimated=estimated) == expected
