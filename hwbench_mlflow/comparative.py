@@ -58,7 +58,8 @@ def _latest(db_path: str | os.PathLike[str], models: list[str] | None, mode: str
             " latency_p99_ms, latency_p50_ci_low_ms, latency_p50_ci_high_ms,"
             " CASE WHEN hardware IN ('cuda', 'rocm') AND gpu_memory_peak_mb IS NOT NULL THEN gpu_memory_peak_mb"
             " ELSE memory_peak_mb END AS memory_mb, coalesce(nullif(samples_count, 0), iterations) AS samples,"
-            " is_simulated, simulation_reason, sweep_id, created_at FROM latest_results"
+            " is_simulated, simulation_reason, coalesce(host_contended, false) AS host_contended, sweep_id,"
+            " created_at FROM latest_results"
             + (" WHERE mode = ?" if mode else "")
             + " ORDER BY model, hardware, device, backend, precision, scenario, batch_size",
             [mode] if mode else [],
@@ -284,6 +285,7 @@ def compare_to_baseline(
     for k in ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "mlflow_run_id"):
         if k not in base.columns:
             base[k] = np.nan
+    base["host_contended"] = base["host_contended"].fillna(False) if "host_contended" in base.columns else False
     base["batch_size"] = base["batch_size"].astype(int)
     merged = current.merge(
         base[
@@ -294,6 +296,7 @@ def compare_to_baseline(
                 "latency_p50_ci_low_ms",
                 "latency_p50_ci_high_ms",
                 "mlflow_run_id",
+                "host_contended",
             ]
         ],
         on=list(MATCH_KEYS),
@@ -327,6 +330,9 @@ def compare_to_baseline(
     merged["p_adjusted"] = adjusted
     merged["delta_pct"] = (merged["throughput_samples_per_s"] / merged["throughput_samples_per_s_base"] - 1) * 100
     merged["verdict"] = [_verdict(d / 100, p, threshold) for d, p in zip(merged["delta_pct"], adjusted, strict=True)]
+    # a side measured on a busy host says nothing about the code: neither regression nor improvement
+    busy = merged["host_contended"].astype(bool) | merged["host_contended_base"].astype(bool)
+    merged.loc[busy, "verdict"] = "inconclusive (host busy)"
     return merged
 
 

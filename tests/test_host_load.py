@@ -107,3 +107,23 @@ def test_sweep_beside_burners_is_marked_busy(tmp_path: Path) -> None:
     for rec in recs:
         assert rec["confidence"] == "low", rec
         assert "measured on a busy host (other processes used" in rec["warning"], rec
+
+    # a busy side is neither a regression nor an improvement
+    sweep_id = run.data.tags[N.T_SWEEP_ID]
+    proc = run_cli(
+        [
+            "compare",
+            "--db-path",
+            str(db),
+            "--baseline-sweep",
+            sweep_id,
+            "--regression-alert",
+            "0.1",
+            "--format",
+            "csv",
+            "--no-log",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[1].endswith(",inconclusive (host busy)"), proc.stdout
