@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/stat").exists(), reason="host lo
 
 
 @contextlib.contextmanager
-def cpu_burners(n: int = 2, limit_s: float = 120.0) -> Iterator[list[int]]:
+def cpu_burners(n: int = 1, limit_s: float = 120.0) -> Iterator[list[int]]:
     """``n`` processes spinning on a core each, bounded in time and killed by pid on exit.
 
     They are started through a shell that exits at once, so they are nobody's children here:
@@ -51,13 +51,14 @@ def test_threshold_rule() -> None:
 
 def test_window_sees_other_processes_and_not_itself() -> None:
     # the window's own busy loop is not "other": subtracting the process's CPU time leaves
-    # what the burners used (two spinning processes: ~200 % of one core on an idle host,
-    # less when they share cores with us; always far past the 25 % threshold)
-    with cpu_burners(2), HostLoadWindow() as w:
+    # what the burner used (one spinning process: ~100 % of one core on an idle host, less
+    # when it shares a core with us or other tests; far past the 25 % threshold). One burner
+    # only: the other tests of the suite run beside this one.
+    with cpu_burners(), HostLoadWindow() as w:
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
             pass
-    assert w.other_cpu_pct is not None and w.other_cpu_pct > 2 * CONTENDED_OTHER_CPU_PCT, w.metrics()
+    assert w.other_cpu_pct is not None and w.other_cpu_pct > CONTENDED_OTHER_CPU_PCT, w.metrics()
     assert w.contended is True
     m = w.metrics()
     assert set(m) == {N.M_HOST_OTHER_CPU, N.M_HOST_STEAL, N.M_HOST_LOADAVG_START, N.M_HOST_LOADAVG_END}
@@ -69,7 +70,7 @@ def test_sweep_beside_burners_is_marked_busy(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     db = tmp_path / "hwbench.duckdb"
     argv = ["run", "--model", "bert-tiny", "--hardware", "cpu", "--batch-sizes", "1", "--precision", "fp32"]
-    with cpu_burners(2):
+    with cpu_burners():
         proc = run_cli([*argv, "--tracking-uri", uri, "--db-path", str(db), *FAST], tmp_path, COLUMNS="100")
     assert proc.returncode == 0, proc.stderr
     (run,) = child_runs(uri)
