@@ -31,6 +31,9 @@ def _items(flag: str, value: str) -> list[str]:
     return items
 
 
+MAX_BATCH_SIZE = 1 << 20  # past any accelerator's memory for the smallest model: refused before a run is logged
+
+
 def parse_batch_sizes(value: str) -> list[int]:
     """``"1,8,32"`` → ``[1, 8, 32]``; every item a positive integer."""
     out = []
@@ -39,8 +42,8 @@ def parse_batch_sizes(value: str) -> list[int]:
             n = int(item)
         except ValueError:
             raise BadInputError(f"--batch-sizes: '{item}' is not an integer (example: --batch-sizes 1,8,32)") from None
-        if n < 1:
-            raise BadInputError(f"--batch-sizes: batch size must be >= 1, got {n}")
+        if not 1 <= n <= MAX_BATCH_SIZE:
+            raise BadInputError(f"--batch-sizes: batch size must be between 1 and {MAX_BATCH_SIZE}, got {item}")
         out.append(n)
     return list(dict.fromkeys(out))
 
@@ -1073,13 +1076,14 @@ def query(sql: str, db_path: str, fmt: str, max_rows: str) -> int:
 
 
 def _print_frame(frame: Any, max_rows: int) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table()
     for col in frame.columns:
-        t.add_column(str(col), overflow="fold")
+        t.add_column(escape(str(col)), overflow="fold")
     for row in frame.head(max_rows).itertuples(index=False):
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*("" if v is None else escape(str(v)) for v in row))
     console = _console()
     console.print(t)
     shown = min(len(frame), max_rows)
@@ -1211,6 +1215,7 @@ def _output_tracking_uri(db_path: str, tracking_uri: str | None) -> str:
 
 
 def _print_recommendations(recs: list[Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="hwbench recommendations")
@@ -1219,11 +1224,11 @@ def _print_recommendations(recs: list[Any]) -> None:
     colour = {"high": "green", "medium": "yellow", "low": "red"}
     for r in recs:
         if r.status != "recommended":
-            t.add_row(r.model, r.criterion, "[dim]not available[/]", "", "", r.reason)
+            t.add_row(escape(r.model), r.criterion, "[dim]not available[/]", "", "", escape(r.reason))
             continue
-        where = ("[bold red]SIMULATED[/] " if r.is_simulated else "") + r.where()
+        where = ("[bold red]SIMULATED[/] " if r.is_simulated else "") + escape(r.where())
         conf = f"[{colour[r.confidence]}]{r.confidence}[/]"
-        t.add_row(r.model, r.criterion, where, r.value_text(), conf, r.evidence())
+        t.add_row(escape(r.model), r.criterion, where, escape(r.value_text()), conf, escape(r.evidence()))
     _console().print(t)
 
 

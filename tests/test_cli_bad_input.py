@@ -81,6 +81,11 @@ CASES = [
     pytest.param(run_args("--backend", "nosuch"), ["--backend", "'nosuch'", "torch"], id="backend-nosuch"),
     # --- batch sizes
     pytest.param(run_args("--batch-sizes", "0"), ["--batch-sizes", "got 0"], id="batch-0"),
+    pytest.param(
+        run_args("--batch-sizes", "1,99999999999999999999"),
+        ["--batch-sizes: batch size must be between 1 and 1048576, got 99999999999999999999"],
+        id="batch-absurd",
+    ),
     pytest.param(run_args("--batch-sizes=-1"), ["--batch-sizes", "got -1"], id="batch-negative"),
     pytest.param(run_args("--batch-sizes", "abc"), ["--batch-sizes", "'abc'"], id="batch-abc"),
     pytest.param(run_args("--batch-sizes", "1,,2"), ["--batch-sizes", "'1,,2'"], id="batch-empty-item"),
