@@ -110,8 +110,8 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console = Console(stderr=stderr, width=160)  # piped without COLUMNS: wide enough for the tables
     return console
 
 
@@ -383,7 +383,7 @@ def run(
 
         err.print(f"[bold]hwbench[/] sweep of {len(plan)} config(s); each runs in a fresh worker process")
         progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -405,7 +405,7 @@ def run(
         mark = {"success": "ok", "skipped": "skipped"}.get(result.status, "FAILED") + (
             f" ({result.error_category})" if result.error_category else ""
         )
-        p.console.print(f"  {result.config.run_name}: {mark}")
+        p.console.print(f"  {result.config.run_name}: {mark}", markup=False, highlight=False)
         p.update(progress_state["task"], advance=1, description=nxt)
         p.refresh()
 

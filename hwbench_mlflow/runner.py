@@ -433,8 +433,6 @@ def run_benchmark(
             **{f"settings.{k}": v for k, v in settings.to_dict().items()},
         },
     )
-    if on_start:
-        on_start(plan)
     asked = set(as_list(hardware)) | set(as_list(backend))
     results: list[ConfigResult] = []
 
@@ -450,6 +448,8 @@ def run_benchmark(
             on_result(result)
 
     try:
+        if on_start:  # inside: a failing callback (printing) still closes the sweep run
+            on_start(plan)
         if max_workers == 1:
             for config in plan:
                 started = time.time()

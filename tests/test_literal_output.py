@@ -20,3 +20,23 @@ def test_query_prints_markup_in_data_literally(tmp_path: Path) -> None:
     proc = run_cli(["query", "SELECT name, value FROM duckdb_settings()", "--db-path", db], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "access_mode" in proc.stdout and "read_only" in proc.stdout
+
+
+def test_model_directory_with_markup_runs_and_closes_every_run(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+    from transformers import AutoConfig, AutoModel
+
+    model_dir = tmp_path / "x[/b]"
+    cfg = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    AutoModel.from_config(cfg).save_pretrained(model_dir)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["run", "--model", str(model_dir), "--hardware", "cpu", "--batch-sizes", "1", "--precision", "fp32"]
+    proc = run_cli(
+        [*argv, "--max-time", "0.5", "--min-time", "0.2", "--tracking-uri", uri, "--no-db"], tmp_path, COLUMNS="200"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{model_dir}/cpu/torch/fp32/b1/inference" in proc.stdout
+    assert f"{model_dir}/cpu/torch/fp32/b1/inference: ok" in proc.stderr
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
