@@ -1582,6 +1582,22 @@ def init_db(
     return 0
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the port the UI would take (and let it go): a busy port is bad input, before a URL is printed."""
+    import socket
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise BadInputError(f"--host {host}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise BadInputError(f"--port {port}: {host}:{port} is already in use ({exc.strerror})") from None
+
+
 @cli.command()
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
 @click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="Experiment whose runs to open.")
@@ -1597,6 +1613,8 @@ def ui(tracking_uri: str | None, experiment: str, host: str, port: int, workers:
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)
     url = ui_url(uri, experiment, host, port)
+    if not print_url:
+        _check_port_free(host, port)
     click.echo(url)  # stdout: the one line a script or a test reads
     if print_url:
         return 0

@@ -125,3 +125,22 @@ def test_output_formats_round_trip(tmp_path: Path, suffix: str) -> None:
     back = {".csv": pd.read_csv, ".json": pd.read_json, ".parquet": pd.read_parquet}[suffix](path)
     assert back.to_dict("records") == frame.to_dict("records")
     assert [p.name for p in tmp_path.iterdir()] == [f"results{suffix}"]  # no temp file left behind
+
+
+def test_ui_on_a_busy_port_is_exit_2_before_any_url(tmp_path: Path) -> None:
+    import socket
+
+    from ._util import run_cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_cli(
+            ["ui", "--port", str(port), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"], tmp_path, timeout=60
+        )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert (
+        proc.stderr == f"hwbench: error: --port {port}: 127.0.0.1:{port} is already in use (Address already in use)\n"
+    )
