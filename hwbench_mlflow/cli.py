@@ -374,6 +374,7 @@ def run(
 
     from .runner import run_benchmark
     from .tracking import redact_uri
+    from .ui_url import run_url
 
     err = _console(stderr=True)
     progress_state: dict[str, Any] = {}
@@ -443,10 +444,13 @@ def run(
         if sweep.tracking_uri.startswith(("sqlite:", "file:", "/"))
         else redact_uri(sweep.tracking_uri)
     )
-    out.print(f"\nRuns: experiment '{experiment}', sweep run {sweep.parent_run_id} (sweep id {sweep.sweep_id})")
     out.print(
-        f"Look: {ui}   (or: hwbench ui) → http://127.0.0.1:5000/#/experiments/{sweep.experiment_id}"
-        f"/runs/{sweep.parent_run_id}"
+        f"\nRuns: experiment {experiment!r}, sweep run {sweep.parent_run_id} (sweep id {sweep.sweep_id})", markup=False
+    )
+    out.print(
+        f"Look: {ui}   (or: hwbench ui) → "
+        + run_url("http://127.0.0.1:5000", sweep.experiment_id, sweep.parent_run_id),
+        markup=False,
     )
     if out_path:
         out.print(f"Table written to {out_path}")

@@ -33,6 +33,11 @@ def runs_url(base: str, experiment_id: str | None) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs?workflowType={RUNS_VIEW}"
 
 
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """One run's page in the classic (model training) view, not the GenAI one."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType={RUNS_VIEW}"
+
+
 def experiment_id(tracking_uri: str, name: str) -> str | None:
     """The id of the active experiment ``name`` in the store; None when absent (a missing
     SQLite file stays missing: nothing is created)."""
