@@ -110,8 +110,8 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     console = Console(stderr=stderr)
-    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
-        console = Console(stderr=stderr, width=160)  # piped without COLUMNS: wide enough for the tables
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=160)
     return console
 
 

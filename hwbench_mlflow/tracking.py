@@ -489,7 +489,27 @@ def _client(tracking_uri: str) -> Any:
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _http_client_settings(tracking_uri)
-    return MlflowClient(tracking_uri)
+    if not tracking_uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri)
+    with sqlite_store_lock(tracking_uri[len("sqlite:///") :]):  # creates and migrates the store, one at a time
+        client = MlflowClient(tracking_uri)
+        client.search_experiments(max_results=1)
+    return client
+
+
+@contextlib.contextmanager
+def sqlite_store_lock(db_path: str) -> Iterator[None]:
+    """An exclusive lock beside a SQLite store while MLflow creates or migrates its schema:
+    two processes starting on a store that does not exist yet would otherwise race in
+    MLflow's migrations ("Online migration expected to match one row") and one would die."""
+    import fcntl
+
+    fd = os.open(Path(db_path).resolve().parent, os.O_RDONLY)  # the store's directory: no lock file left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def log_sync_report(run_id: str, report: Any) -> None:
