@@ -732,6 +732,14 @@ def _float(flag: str, value: str) -> float:
     return x
 
 
+CONFIG_CELL_WIDTH = 72
+
+
+def _keep_tail(name: str, width: int = CONFIG_CELL_WIDTH) -> str:
+    """A long config name cut at the front: its end (hardware/backend/precision/batch/mode) says which it is."""
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
 def _print_summary(sweep: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -752,7 +760,7 @@ def _print_summary(sweep: Any) -> None:
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in sweep.results:
-        name, weights = escape(r.config.run_name), escape(r.tags.get(N.T_WEIGHTS, ""))
+        name, weights = escape(_keep_tail(r.config.run_name)), escape(r.tags.get(N.T_WEIGHTS, ""))
         if r.status == "success":
             m = r.metrics
             ci = r.measurement.ci_rel_halfwidth * 100 if r.measurement else float("nan")

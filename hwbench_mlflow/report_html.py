@@ -98,6 +98,13 @@ def build(
             f"<p class='sim'><b>{simulated} SIMULATED result(s)</b> are in this data: they are dashed / hatched "
             "and labelled SIMULATED in every plot and flagged in every table; nothing simulated is a measurement.</p>"
         )
+    busy = int(analysis["host_contended"].astype(bool).sum()) if "host_contended" in analysis else 0
+    if busy:
+        parts.append(
+            f"<p class='sim'><b>{busy} configuration(s) were measured on a busy host</b> (other processes or "
+            "steal past the threshold during the timed window: column host_contended); they are not reference "
+            "numbers and their recommendations are low confidence.</p>"
+        )
     missing = not_measured(avail, analysis)
     parts.append("<h2>Not measured</h2>")
     parts.append(
@@ -115,6 +122,7 @@ def build(
     parts.append("<h2>Recommendations</h2>" + rec_html)
     parts.append("<h2>Hardware availability</h2>" + avail.to_html(index=False, na_rep=""))
     keep = [*SUMMARY_COLUMNS[:4], "device", "scenario", *SUMMARY_COLUMNS[4:], "mlflow_run_id"]
+    keep += [c for c in ("host_contended",) if c in analysis and c not in keep]
     parts.append("<h2>All configurations</h2>" + analysis[keep].round(4).to_html(index=False, na_rep=""))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -128,3 +128,10 @@ def test_sweep_beside_burners_is_marked_busy(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[1].endswith(",inconclusive (host busy)"), proc.stdout
+
+    # the report says it too
+    proc = run_cli(["report", "--db-path", str(db), "--output", "r.html", "--no-log"], tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "<b>1 configuration(s) were measured on a busy host</b>" in page
+    assert "<th>host_contended</th>" in page
