@@ -354,6 +354,9 @@ class Syncer:
 
     def run(self, full: bool = False, on_progress: Callable[[int], None] | None = None) -> SyncReport:
         """One sync; ``full`` rebuilds the mirror from every run."""
+        from .tracking import announce_orphans
+
+        announce_orphans(self.reader.client)  # closed now, so this sync mirrors them as interrupted
         started = time.time()
         t0 = time.perf_counter()
         with MirrorStore(self.db_path, self.lock_timeout_s) as store:

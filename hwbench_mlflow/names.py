@@ -13,6 +13,7 @@ SCENARIOS = ("latency", "throughput")
 CATEGORIES = ("text", "vision", "audio", "multimodal")
 STATUSES = ("success", "failed", "skipped")
 ERROR_CATEGORIES = ("oom", "unsupported", "unavailable", "load_error", "runtime_error", "timeout")
+E_INTERRUPTED = "interrupted"  # a sweep / search run (and its open configs) whose process is gone: orphans.py
 
 # --- MLflow params (one run = one config) -------------------------------------
 CONFIG_PARAMS = (
@@ -86,6 +87,8 @@ T_WEIGHTS = "hwbench.weights"
 T_DEVICE_KIND = "hwbench.device_kind"  # gpu | software | cpu: what really ran a web platform
 T_WEIGHTS_SHA256 = "hwbench.weights_sha256"
 T_HOST = "hwbench.host"
+T_OWNER_PID = "hwbench.owner_pid"  # the process that opened a sweep / search run (orphans.py)
+T_OWNER_STARTED = "hwbench.owner_started"  # that process's start time: a reused pid is not the owner
 T_SWEEP_ID = "hwbench.sweep_id"
 T_SHARED_HOST = "hwbench.shared_host"  # true: ran beside other configs (--max-workers)
 T_RUN_UID = "hwbench.run_uid"  # written once: an outbox replay completes this run, never doubles it

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import names as N
 from .errors import BadInputError
+from .orphans import owner_tags
 from .outbox import Outbox, PendingRun, is_unreachable, new_uid, write_run
 
 if TYPE_CHECKING:
@@ -183,6 +185,7 @@ class SweepTracker:
         from mlflow.entities import Param, RunTag
 
         self.replayed = self.outbox.replay(self.client, self.store)  # what an earlier sweep could not write
+        announce_orphans(self.client)
         self.parent_uid = new_uid()
         adopted = os.environ.get("MLFLOW_RUN_ID")
         if adopted:  # under `mlflow run`: the project's run is the parent
@@ -194,6 +197,7 @@ class SweepTracker:
             self.experiment_id = experiment_id(self.client, self.experiment_name)
             run = self.client.create_run(self.experiment_id, run_name=f"{self.role}-{self.sweep_id}")
             self.parent_run_id = run.info.run_id
+            tags = {**(tags or {}), **owner_tags()}  # a later command closes it if this process dies
         tags = {
             **(tags or {}),
             N.T_ROLE: self.role,
@@ -472,6 +476,16 @@ def log_output_run(
     if not adopted:
         client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def announce_orphans(client: Any) -> int:
+    """Close runs left RUNNING by a process that is gone (orphans.py) and say so on stderr."""
+    from .orphans import close_orphaned_runs, describe
+
+    closed = close_orphaned_runs(client)
+    if closed:
+        print(f"hwbench: {describe(closed)}", file=sys.stderr)
+    return len(closed)
 
 
 def replay_outbox(tracking_uri: str | None) -> int:
