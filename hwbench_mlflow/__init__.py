@@ -4,8 +4,8 @@ The public surface is small and imports nothing heavy until used::
 
     import hwbench_mlflow as hb
     sweep = hb.run_benchmark("bert-tiny", batch_sizes=[1, 8], precision=["fp32", "int8"])
-    sweep.to_frame()
-    hb.sync()                                   # MLflow → DuckDB (hwbench.duckdb)
+    sweep.to_frame()                            # the mirror (hwbench.duckdb) is synced after it
+    hb.sync()                                   # MLflow → DuckDB, on demand
     hb.sql("SELECT * FROM results")             # a DataFrame
     hb.search("bert-tiny", memory_limit_mb=2048)  # the best batch size that fits
     hb.recommend()                              # the five criteria, per model

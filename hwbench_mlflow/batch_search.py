@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from .catalog import DEFAULT_SEQ_LENGTH, resolve_model
 from .config import BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .search_planner import BatchPlanner, Observation
+from .store import DEFAULT_DB_PATH
 
 if TYPE_CHECKING:
     import optuna
@@ -113,6 +115,8 @@ class SearchResult:
     not_searched: dict[str, str] = field(default_factory=dict)  # config → why it cannot run here
     outboxed: int = 0  # runs kept in the local outbox: the tracking store stopped answering
     replayed: int = 0  # runs an earlier sweep or search had kept, written before this search
+    sync_report: Any = None  # the DuckDB sync after the search (mirror_sync.SyncReport), if one ran
+    sync_error: str = ""  # why that sync failed (the runs are in MLflow all the same)
 
     @property
     def infeasible(self) -> list[TrialSummary]:
@@ -483,6 +487,7 @@ def run_search(
     tracking_uri: str | None = None,
     seed: int | None = None,
     repeats: int = 3,
+    db_path: str | os.PathLike[str] | None = DEFAULT_DB_PATH,
     on_trial: Callable[[TrialSummary], None] | None = None,
 ) -> SearchResult:
     """Find the batch size that optimises ``objective`` with peak memory under ``memory_limit_mb``.
@@ -492,7 +497,7 @@ def run_search(
     (``converged``), after ``n_trials`` trials, or once ``timeout_s`` has passed (the
     trial in flight finishes). With the planned sampler the ``repeats``-fold re-measured
     top points are ranked by their median. Returns a :class:`SearchResult`; ``best`` is None when
-    nothing fits.
+    nothing fits. Afterwards the DuckDB mirror ``db_path`` is synced (``None``: not).
     """
     from .hardware import detect_hardware
     from .runner import as_list
@@ -623,6 +628,10 @@ def run_search(
     )
     _finish(tracker, evaluate.results, result)
     result.outboxed, result.replayed = tracker.outboxed, tracker.replayed
+    if db_path is not None and not result.outboxed:  # the mirror follows, as after `hwbench search`
+        from .runner import sync_mirror
+
+        result.sync_report, result.sync_error = sync_mirror(uri, db_path)
     return result
 
 

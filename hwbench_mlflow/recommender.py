@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import names as N
 from .errors import BadInputError, HwbenchError
+from .freshness import warn_if_behind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -391,6 +392,7 @@ def recommend(
     if memory_limit_mb is not None and not (math.isfinite(memory_limit_mb) and memory_limit_mb > 0):
         raise BadInputError(f"--memory-limit must be a number > 0, got {memory_limit_mb:g}")
     frame = candidates(db_path, models, mode)
+    warn_if_behind(db_path)
     out: list[Recommendation] = []
     for model, rows in frame.groupby("model", sort=True):
         out += recommend_model(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +20,7 @@ from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
 from .host_load import is_contended
 from .measure import PERCENTILE_METHOD, Measurement
+from .store import DEFAULT_DB_PATH
 from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores
 
 if TYPE_CHECKING:
@@ -62,6 +65,8 @@ class SweepResult:
     results: list[ConfigResult]
     outboxed: int = 0  # runs kept in the local outbox: the store stopped answering mid-sweep
     replayed: int = 0  # runs an earlier sweep had kept, written to the store before this one
+    sync_report: Any = None  # the DuckDB sync after the sweep (mirror_sync.SyncReport), if one ran
+    sync_error: str = ""  # why that sync failed (the runs are in MLflow all the same)
 
     @property
     def failed(self) -> list[ConfigResult]:
@@ -374,6 +379,7 @@ def run_benchmark(
     experiment: str = N.DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
     max_workers: int = 1,
+    db_path: str | os.PathLike[str] | None = DEFAULT_DB_PATH,
     on_start: Callable[[list[BenchmarkConfig]], None] | None = None,
     on_result: Callable[[ConfigResult], None] | None = None,
 ) -> SweepResult:
@@ -389,6 +395,9 @@ def run_benchmark(
     ``max_workers > 1`` runs that many configs at once, each worker pinned to its own
     disjoint set of CPU cores; every run records its cores and that it shared the host
     (concurrency changes the numbers: caches, memory bandwidth and power are shared).
+
+    Afterwards the DuckDB mirror ``db_path`` is synced (``None``: not), as ``hwbench run``
+    does; its report is ``.sync_report``, a failure ``.sync_error`` (said on stderr).
     """
     from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
 
@@ -462,6 +471,25 @@ def run_benchmark(
     order = {id(c): i for i, c in enumerate(plan)}
     results.sort(key=lambda r: order.get(id(r.config), 0))
     tracker.finish(results, summarise(results))
-    return SweepResult(
+    sweep = SweepResult(
         sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results, tracker.outboxed, tracker.replayed
     )
+    if db_path is not None and not sweep.outboxed:
+        sweep.sync_report, sweep.sync_error = sync_mirror(uri, db_path)
+    return sweep
+
+
+def sync_mirror(tracking_uri: str, db_path: str | os.PathLike[str]) -> tuple[Any, str]:
+    """Sync the mirror after a sweep or search: (report, "") or (None, why it failed).
+
+    The runs are in MLflow whatever happens here, so a failed sync is said, never raised."""
+    from .errors import HwbenchError
+    from .mirror_sync import sync
+
+    try:
+        return sync(tracking_uri, db_path), ""
+    except HwbenchError as exc:
+        why = str(exc)
+    print(f"hwbench: warning: the runs are in MLflow but the DuckDB sync failed: {why}", file=sys.stderr)
+    print(f"Retry with: hwbench sync --db-path {db_path}", file=sys.stderr)
+    return None, why

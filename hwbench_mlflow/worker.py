@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,19 +66,85 @@ def _classify_exit(returncode: int, stderr_tail: str) -> tuple[str, str]:
 
 
 _FORKSERVER: Any = None
+_SERVER_LOG: Path | None = None  # the fork server's stderr: what a worker printed before its own log opened
 PRELOAD_MODULE = "hwbench_mlflow.worker_preload"
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Any:
+    """The caller's ``__main__`` script hidden from multiprocessing while it starts a process.
+
+    multiprocessing sends the main script's path to the fork server and to each worker,
+    which run that script again first: a notebook saved as ``nb.py`` would start a second
+    sweep in every worker, and ``python - < nb.py`` names ``<stdin>``, which cannot be
+    opened. Workers run functions of this package, never the caller's ``__main__``.
+    """
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        saved = main.__dict__.pop("__file__", None) if main is not None else None
+        try:
+            yield
+        finally:
+            if saved is not None:
+                main.__dict__["__file__"] = saved  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def _stderr_to(log_path: Path) -> Any:
+    """Our stderr file descriptor pointed at ``log_path`` (the fork server inherits it)."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    stderr = os.dup(2)
+    sys.stderr.flush()
+    os.dup2(fd, 2)
+    try:
+        yield
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+        os.close(fd)
 
 
 def _forkserver() -> Any:
     """The multiprocessing fork server, started once per process with the runtimes preloaded."""
-    global _FORKSERVER
+    global _FORKSERVER, _SERVER_LOG
     if _FORKSERVER is None:
+        import atexit
         import multiprocessing
+        from multiprocessing import forkserver
 
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload([PRELOAD_MODULE])
+        fd, name = tempfile.mkstemp(prefix="hwbench-forkserver-", suffix=".log")
+        os.close(fd)
+        _SERVER_LOG = Path(name)
+        atexit.register(_SERVER_LOG.unlink, missing_ok=True)
+        with _main_hidden(), _stderr_to(_SERVER_LOG):
+            forkserver.ensure_running()
         _FORKSERVER = ctx
     return _FORKSERVER
+
+
+def server_log_size() -> int:
+    """Where the fork server's log ends now (a worker's early output starts past it)."""
+    try:
+        return _SERVER_LOG.stat().st_size if _SERVER_LOG else 0
+    except OSError:
+        return 0
+
+
+def server_log_since(offset: int) -> str:
+    """What the fork server and its workers printed past ``offset`` (before a worker's own log)."""
+    if _SERVER_LOG is None:
+        return ""
+    try:
+        with open(_SERVER_LOG, "rb") as f:
+            f.seek(offset)
+            return f.read(64_000).decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def process_peak_rss_mb(pid: int) -> float:
@@ -158,7 +225,9 @@ def run_in_worker(
         )
         if settings.worker_start == "forkserver":
             proc = _forkserver().Process(target=child_entry, args=(str(spec), str(out), str(log)))
-            proc.start()
+            early = server_log_size()
+            with _main_hidden():
+                proc.start()
             _LIVE[proc.pid] = proc
 
             def forked_done(t: float) -> bool:
@@ -228,6 +297,8 @@ def run_in_worker(
                 outcome.observed.setdefault("memory_peak_mb", guard.peak_mb)  # how far it got
             return outcome
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        if not tail.strip() and settings.worker_start == "forkserver":  # died before its log opened
+            tail = server_log_since(early)[-2000:]
         category, message = _classify_exit(returncode, tail)
         seen = {"memory_peak_mb": guard.peak_mb} if guard is not None and guard.peak_mb > 0 else {}
         return WorkerOutcome.failed(category, message, observed=seen, worker_wall_s=wall)

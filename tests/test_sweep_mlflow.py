@@ -84,7 +84,9 @@ def test_metric_relations(store):
         assert m[N.M_MEMORY_PEAK] > float(p["model_size_mb"]) > 10
         assert m[N.M_MEMORY_PEAK] >= m[N.M_MEMORY_BASELINE]
         assert m[N.M_STARTUP] > 0 and m[N.M_FIRST_INFERENCE] > 0
-        assert m[N.M_ITERATIONS] >= 5 and 0 < m[N.M_DURATION] <= 1.5 + m[N.M_LAT_MAX] / 1e3 + 0.1
+        assert 0 < m[N.M_DURATION] <= 1.5 + m[N.M_LAT_MAX] / 1e3 + 0.1
+        # fewer than 5 iterations only when --max-time cut the loop (a loaded host), and then it says so
+        assert m[N.M_ITERATIONS] >= 5 or r.data.tags[N.T_STOP_REASON] == "max_time", (m, r.data.tags)
 
 
 def test_raw_samples_artifact_reproduces_the_metrics(store, tmp_path):
