@@ -117,6 +117,7 @@ class SearchResult:
     replayed: int = 0  # runs an earlier sweep or search had kept, written before this search
     sync_report: Any = None  # the DuckDB sync after the search (mirror_sync.SyncReport), if one ran
     sync_error: str = ""  # why that sync failed (the runs are in MLflow all the same)
+    experiment: str = ""  # the experiment's name (under `mlflow run`: the project run's)
 
     @property
     def infeasible(self) -> list[TrialSummary]:
@@ -621,6 +622,7 @@ def run_search(
         sweep_id=sweep_id,
         parent_run_id=tracker.parent_run_id,
         experiment_id=tracker.experiment_id,
+        experiment=tracker.experiment_name,
         tracking_uri=uri,
         best=best,
         best_measurements=measured,

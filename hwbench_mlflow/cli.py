@@ -16,6 +16,7 @@ import click
 
 from . import names as N
 from .errors import BadInputError, HwbenchError
+from .tables import layout_option
 
 OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
 DEFAULT_DB_PATH = "hwbench.duckdb"  # = store.DEFAULT_DB_PATH (store is not imported at start-up)
@@ -428,6 +429,7 @@ def run(
             experiment=experiment,
             tracking_uri=tracking_uri,
             max_workers=workers,
+            db_path=None if no_db else db_path,
             on_start=on_start,
             on_result=on_result,
         )
@@ -445,7 +447,9 @@ def run(
         else redact_uri(sweep.tracking_uri)
     )
     out.print(
-        f"\nRuns: experiment {experiment!r}, sweep run {sweep.parent_run_id} (sweep id {sweep.sweep_id})", markup=False
+        f"\nRuns: experiment {sweep.experiment or experiment!r}, sweep run {sweep.parent_run_id} "
+        f"(sweep id {sweep.sweep_id})",
+        markup=False,
     )
     out.print(
         f"Look: {ui}   (or: hwbench ui) → "
@@ -457,9 +461,7 @@ def run(
     if hw is None:
         _print_not_measured(out)
     _report_outbox(sweep.replayed, sweep.outboxed)
-    synced = True
-    if not no_db and not sweep.outboxed:
-        synced = _sync_after_run(sweep.tracking_uri, db_path, out, err)
+    synced = True if no_db or sweep.outboxed else _print_sync(sweep.sync_report, db_path, out)
     out.print(
         "Next: hwbench run --model bert --batch-sizes 1,8 --precision fp32,bf16,int8   |   "
         "hwbench run --model bert-tiny --training-mode   |   hwbench matrix   |   hwbench hardware"
@@ -617,6 +619,7 @@ def search(
         "settings": settings,
         "experiment": experiment,
         "tracking_uri": tracking_uri,
+        "db_path": None if no_db else db_path,
     }
     if not no_db:
         check_db_path(db_path)
@@ -654,12 +657,12 @@ def search(
     answer = describe(result)
     click.echo(answer if result.best is not None else "hwbench: " + answer, err=result.best is None)
     click.echo(
-        f"MLflow: search run {result.parent_run_id} (experiment '{experiment}', "
+        f"MLflow: search run {result.parent_run_id} (experiment '{result.experiment or experiment}', "
         f"{redact_uri(result.tracking_uri)}); Optuna: optuna-dashboard {result.storage} "
         f"(study '{result.study_name}')"
     )
     _report_outbox(result.replayed, result.outboxed)
-    synced = True if no_db or result.outboxed else _sync_after_run(result.tracking_uri, db_path, out, err)
+    synced = True if no_db or result.outboxed else _print_sync(result.sync_report, db_path, out)
     return 0 if outcome_of(result) == "found" and synced and not result.outboxed else 1
 
 
@@ -696,19 +699,14 @@ def _print_trials(result: Any) -> None:
         console.print("+ stopped by the memory guard: the peak it had reached when stopped (a lower bound)")
 
 
-def _sync_after_run(tracking_uri: str, db_path: str, out: Any, err: Any) -> bool:
-    """The sweep is in MLflow whatever happens here; a failed sync is said, not raised."""
-    from .mirror_sync import sync
-
-    try:
-        report = sync(tracking_uri, db_path)
-    except HwbenchError as exc:
-        err.print(f"hwbench: warning: the runs are in MLflow but the DuckDB sync failed: {exc}", markup=False)
-        err.print("Retry with: hwbench sync --db-path " + db_path, markup=False)
+def _print_sync(report: Any, db_path: str, out: Any) -> bool:
+    """Where the sweep's mirror is (its failure was said on stderr already); whether it synced."""
+    if report is None:
         return False
     out.print(
         f"DuckDB: {db_path} ({report.kind} sync, {report.rows_written} rows written in {report.seconds:.1f} s) "
-        f'→ hwbench query "SELECT * FROM results" --db-path {db_path}'
+        f'→ hwbench query "SELECT * FROM results" --db-path {db_path}',
+        markup=False,
     )
     return True
 
@@ -907,6 +905,13 @@ def models() -> int:
 )
 @click.option("--tracking-uri", help="Read the last observed status from this MLflow store instead of the mirror.")
 @click.option("--no-history", is_flag=True, help="Do not read the last observed status.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Table: a row for every model × platform × backend × mode (default: the rows with a ✔, "
+    "and one line per group that does not run here). CSV and JSON always hold every combination.",
+)
 @browser_option
 def matrix(
     models: str | None,
@@ -916,10 +921,12 @@ def matrix(
     db_path: str,
     tracking_uri: str | None,
     no_history: bool,
+    show_all: bool,
 ) -> int:
     """Model × platform × backend × precision × mode: ✔ or ✖ with the reason.
 
     The same checks `hwbench run` applies before starting a worker; a ✖ is never run.
+    The table shows what runs here and sums up the rest by platform and reason (--all: every row).
     """
     from .hardware import detect_hardware
     from .matrix import compatibility_matrix, last_observed, last_observed_in_mirror
@@ -945,13 +952,16 @@ def matrix(
     if fmt == "json":
         click.echo(frame.to_json(orient="records", indent=2))
         return 0
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
+    keys = ["model", "platform", "backend", "mode"]
+    runs = frame.groupby(keys, sort=False)["compatible"].transform("any")
+    shown, hidden = (frame, frame.iloc[:0]) if show_all else (frame[runs], frame[~runs])
     reasons: dict[str, int] = {}
-    t = Table(title="Compatibility matrix (✔ runs here, ✖ \\[n] = reason n below; last observed status in brackets)")
-    for col in ("model", "platform", "backend", "mode", *N.PRECISIONS):
-        t.add_column(col)
-    for (model, platform, backend, mode), group in frame.groupby(["model", "platform", "backend", "mode"], sort=False):
+    rows: dict[tuple[Any, ...], list[str]] = {}  # (platform, backend, mode, cells) → models
+    for (model, platform, backend, mode), group in shown.groupby(keys, sort=False):
         cells = []
         for row in group.itertuples():
             if row.compatible:
@@ -959,16 +969,78 @@ def matrix(
             else:
                 cell = f"[red]✖[/] [{reasons.setdefault(row.reason, len(reasons) + 1)}]"
             if row.last_status:
-                cell += f" ({row.last_status})"
+                cell += f" ({escape(row.last_status)})"
             cells.append(cell)
-        t.add_row(model, platform, backend, mode, *cells)
+        # --all: a row per model; else models whose row reads the same share one
+        rows.setdefault((model,) * show_all + (platform, backend, mode, *cells), []).append(model)
+    if not show_all:  # by platform, backend and mode, in the catalog's order
+        triples = frame[["platform", "backend", "mode"]].itertuples(index=False, name=None)
+        order = {k: i for i, k in enumerate(dict.fromkeys(triples))}
+        rows = dict(sorted(rows.items(), key=lambda kv: order[kv[0][:3]]))
+    models_all = list(dict.fromkeys(frame["model"]))
+    what = "Compatibility matrix" if show_all else "What runs on this host"
+    t = Table(title=f"{what} (✖ \\[n]: reason n below; last observed status in brackets)")
+    for col, kw in (("model", {"overflow": "fold"}), ("platform", {}), ("backend", {}), ("mode", {})):
+        t.add_column(col, **kw)
+    for col in N.PRECISIONS:
+        t.add_column(col, no_wrap=True)
+    for key, names in rows.items():
+        platform, backend, mode, *cells = key[show_all:]
+        missing = [m for m in models_all if m not in names]
+        if len(names) > 1 and not missing:
+            label = f"all {len(names)} models"
+        elif len(names) > 2 and len(missing) <= 2:
+            label = f"all but {', '.join(missing)}"
+        else:
+            label = ", ".join(names)
+        t.add_row(*(escape(str(k)) for k in (label, platform, backend, mode)), *cells)
     console = _console()
-    console.print(t)
+    if len(shown):
+        console.print(t)
+    else:
+        console.print("Nothing in this selection runs on this host.")
+    notes = Table.grid(padding=(0, 1))
+    notes.add_column(no_wrap=True)
+    notes.add_column(overflow="fold")
     for reason, n in reasons.items():
-        console.print(f"[{n}] {reason}", markup=False)
+        notes.add_row(Text(f"[{n}]"), Text(reason))
+    if reasons:
+        console.print(notes)
+    if len(hidden):
+        console.print(f"Not run here ({len(hidden)} combinations in rows without a ✔; --all lists every row):")
+        lines = Table.grid(padding=(0, 1), pad_edge=True)
+        lines.add_column(no_wrap=True)
+        lines.add_column(overflow="fold")
+        for label, count, reason in _matrix_groups(frame, hidden):
+            lines.add_row(Text("✖", style="red"), Text(f"{label}: {count} combinations — {reason}"))
+        console.print(lines)
     ok = int(frame["compatible"].sum())
     console.print(f"{ok} of {len(frame)} combinations run on this host.")
     return 0
+
+
+def _matrix_groups(frame: Any, hidden: Any) -> list[tuple[str, int, str]]:
+    """The combinations that do not run, one (label, count, reason) per platform and reason:
+    ("cuda", 144, "cuda is not available ..."), ("cpu/onnxruntime training", 36, "... inference only").
+    A label names the backends, modes, precisions and models only when the group has not all of them."""
+    out = []
+    every = {col: list(dict.fromkeys(frame[col])) for col in ("model", "precision", "mode")}
+    for (platform, reason), group in hidden.groupby(["platform", "reason"], sort=False):
+        backends = list(dict.fromkeys(frame.loc[frame["platform"] == platform, "backend"]))
+        have = {col: list(dict.fromkeys(group[col])) for col in ("backend", "mode", "precision", "model")}
+        label = str(platform)
+        if have["backend"] != backends:
+            label += "/" + have["backend"][0] if len(have["backend"]) == 1 else f" ({', '.join(have['backend'])})"
+        for col in ("mode", "precision"):
+            if have[col] != every[col]:
+                label += " " + ",".join(have[col])
+        if have["model"] != every["model"]:
+            label += f" for {', '.join(have['model'][:4])}" + (
+                f" and {len(have['model']) - 4} more" if len(have["model"]) > 4 else ""
+            )
+        out.append((label, len(group), str(reason)))
+    order = {p: i for i, p in enumerate(dict.fromkeys(frame["platform"]))}
+    return sorted(out, key=lambda g: (order[g[0].split("/")[0].split(" ")[0]], -g[1]))
 
 
 # ----------------------------------------------------------------------------- the DuckDB mirror
@@ -1070,7 +1142,8 @@ def _mlflow_run_metrics(report: Any) -> None:
 @DB_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--max-rows", type=str, default="100", show_default=True, help="Rows shown in table format.")
-def query(sql: str, db_path: str, fmt: str, max_rows: str) -> int:
+@layout_option
+def query(sql: str, db_path: str, fmt: str, max_rows: str, layout: str) -> int:
     """Run a read-only SQL query on the mirror (the file is opened read-only)."""
     from .store import sql as run_sql
 
@@ -1083,23 +1156,16 @@ def query(sql: str, db_path: str, fmt: str, max_rows: str) -> int:
     elif fmt == "json":
         click.echo(frame.to_json(orient="records", indent=2, date_format="iso"))
     else:
-        _print_frame(frame, rows)
+        _print_frame(frame, rows, layout)
     return 0
 
 
-def _print_frame(frame: Any, max_rows: int) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+def _print_frame(frame: Any, max_rows: int, layout: str = "auto") -> None:
+    """A table when the columns fit the console at a readable width, else one block per row
+    (``column │ value``); ``layout`` "table" / "vertical" forces one (see tables.py)."""
+    from .tables import print_frame
 
-    t = Table()
-    for col in frame.columns:
-        t.add_column(escape(str(col)), overflow="fold")
-    for row in frame.head(max_rows).itertuples(index=False):
-        t.add_row(*("" if v is None else escape(str(v)) for v in row))
-    console = _console()
-    console.print(t)
-    shown = min(len(frame), max_rows)
-    console.print(f"{len(frame)} row(s)" + (f", first {shown} shown (--max-rows)" if shown < len(frame) else ""))
+    print_frame(_console(), frame, max_rows, layout)
 
 
 @cli.command()
@@ -1117,7 +1183,12 @@ def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
 
 
 LOG_OPTIONS_LIST = (
-    click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment to log to."),
+    click.option(
+        "--experiment",
+        default=N.OUTPUT_EXPERIMENT,
+        show_default=True,
+        help="MLflow experiment to log to (apart from the benchmark runs).",
+    ),
     click.option("--tracking-uri", help="Where to log the output (default: the store the mirror syncs from)."),
     click.option("--no-log", is_flag=True, help="Do not log the output to MLflow."),
 )
@@ -1612,12 +1683,17 @@ def _check_port_free(host: str, port: int) -> None:
 
 @cli.command()
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
-@click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="Experiment whose runs to open.")
+@click.option(
+    "--experiment",
+    help=f"Experiment whose runs to open (default: the newest sweep's or search's, else '{N.DEFAULT_EXPERIMENT}').",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", type=click.IntRange(min=1), help="UI server processes (default: MLflow's).")
 @click.option("--print-url", is_flag=True, help="Only print the URL of the runs table; start nothing.")
-def ui(tracking_uri: str | None, experiment: str, host: str, port: int, workers: int | None, print_url: bool) -> int:
+def ui(
+    tracking_uri: str | None, experiment: str | None, host: str, port: int, workers: int | None, print_url: bool
+) -> int:
     """Start the MLflow UI on the hwbench store; print the URL of the experiment's runs table."""
     from .tracking import check_tracking_uri, redact_uri, resolve_tracking_uri
     from .ui_url import ui_url
@@ -1630,7 +1706,8 @@ def ui(tracking_uri: str | None, experiment: str, host: str, port: int, workers:
     click.echo(url)  # stdout: the one line a script or a test reads
     if print_url:
         return 0
-    click.echo(f"MLflow UI for {redact_uri(uri)}, experiment {experiment!r}: the URL above (Ctrl-C to stop)", err=True)
+    which = repr(experiment) if experiment else "of the newest sweep"
+    click.echo(f"MLflow UI for {redact_uri(uri)}, experiment {which}: the URL above (Ctrl-C to stop)", err=True)
     sys.stdout.flush()
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     if workers is not None:

@@ -116,3 +116,4 @@ A_SEARCH = "search.json"
 A_RECOMMENDATIONS = "recommendations.json"
 
 DEFAULT_EXPERIMENT = "hwbench"
+OUTPUT_EXPERIMENT = "hwbench-outputs"  # recommend / compare / analyze / visualize / report records: not benchmark runs

@@ -67,6 +67,7 @@ class SweepResult:
     replayed: int = 0  # runs an earlier sweep had kept, written to the store before this one
     sync_report: Any = None  # the DuckDB sync after the sweep (mirror_sync.SyncReport), if one ran
     sync_error: str = ""  # why that sync failed (the runs are in MLflow all the same)
+    experiment: str = ""  # the experiment's name (under `mlflow run`: the project run's)
 
     @property
     def failed(self) -> list[ConfigResult]:
@@ -474,6 +475,7 @@ def run_benchmark(
     sweep = SweepResult(
         sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results, tracker.outboxed, tracker.replayed
     )
+    sweep.experiment = tracker.experiment_name
     if db_path is not None and not sweep.outboxed:
         sweep.sync_report, sweep.sync_error = sync_mirror(uri, db_path)
     return sweep

@@ -38,21 +38,38 @@ def run_url(base: str, experiment_id: str, run_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType={RUNS_VIEW}"
 
 
-def experiment_id(tracking_uri: str, name: str) -> str | None:
+def experiment_id(tracking_uri: str, name: str | None) -> str | None:
     """The id of the active experiment ``name`` in the store; None when absent (a missing
-    SQLite file stays missing: nothing is created)."""
+    SQLite file stays missing: nothing is created). ``name`` None: the experiment of the
+    newest sweep or search (``mlflow run`` puts them where its ``--experiment-name`` says),
+    else ``hwbench``'s."""
     if tracking_uri.startswith("sqlite:///"):
         path = tracking_uri[len("sqlite:///") :].split("?", 1)[0]
         if not Path(path).is_file():
             return None
     from mlflow import MlflowClient
 
-    exp = MlflowClient(tracking_uri).get_experiment_by_name(name)
+    from .names import DEFAULT_EXPERIMENT, T_ROLE
+
+    client = MlflowClient(tracking_uri)
+    if name is None:
+        exps = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        newest = [
+            run
+            for role in ("sweep", "search")  # MLflow's filter has no IN for tags
+            for run in client.search_runs(
+                exps, f"tags.`{T_ROLE}` = '{role}'", max_results=1, order_by=["attributes.start_time DESC"]
+            )
+        ]
+        if newest:
+            return str(max(newest, key=lambda r: r.info.start_time).info.experiment_id)
+        name = DEFAULT_EXPERIMENT
+    exp = client.get_experiment_by_name(name)
     if exp is None or exp.lifecycle_stage != "active":
         return None
     return str(exp.experiment_id)
 
 
-def ui_url(tracking_uri: str, experiment: str, host: str, port: int) -> str:
+def ui_url(tracking_uri: str, experiment: str | None, host: str, port: int) -> str:
     """What ``hwbench ui`` prints: the runs table of ``experiment`` on the UI at host:port."""
     return runs_url(base_url(host, port), experiment_id(tracking_uri, experiment))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from ._util import REPO
+
 CATALOG_KEYS = ("bert", "bert-tiny", "minilm", "t5", "gpt2", "vit", "resnet", "whisper", "clip")
 PLATFORMS = ("cpu", "cuda", "rocm", "mps", "openvino", "qnn", "webnn", "webgpu")
 HEAVY = ("torch", "mlflow", "transformers")
@@ -144,3 +146,40 @@ def test_ui_on_a_busy_port_is_exit_2_before_any_url(tmp_path: Path) -> None:
     assert (
         proc.stderr == f"hwbench: error: --port {port}: 127.0.0.1:{port} is already in use (Address already in use)\n"
     )
+
+
+def test_ui_opens_the_experiment_of_the_newest_sweep(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from hwbench_mlflow import names as N
+
+    from ._util import run_cli
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    client = MlflowClient(uri)
+    named = client.create_experiment(N.DEFAULT_EXPERIMENT)
+    client.create_run(named, tags={N.T_ROLE: "sweep"})
+    client.create_run("0", tags={N.T_ROLE: "sweep"})  # newer: `mlflow run` without --experiment-name
+    client.create_run(named, tags={N.T_ROLE: "report"})  # a reading command's record is not a sweep
+    proc = run_cli(["ui", "--print-url", "--tracking-uri", uri], tmp_path, timeout=60)
+    assert proc.stdout == "http://127.0.0.1:5000/#/experiments/0/runs?workflowType=machine_learning\n", proc.stderr
+    proc = run_cli(["ui", "--print-url", "--tracking-uri", uri, "--experiment", "hwbench"], tmp_path, timeout=60)
+    assert proc.stdout == f"http://127.0.0.1:5000/#/experiments/{named}/runs?workflowType=machine_learning\n"
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a system python without hwbench's packages")
+def test_repo_shim_hands_a_bare_python_over_to_the_venv() -> None:
+    """`mlflow run` outside an activated venv runs MLproject's `python cli.py` with the system python."""
+    bare = subprocess.run(["/usr/bin/python3", "-c", "import rich"], capture_output=True)
+    if bare.returncode == 0:
+        pytest.skip("/usr/bin/python3 has rich: nothing to hand over")
+    proc = subprocess.run(
+        ["/usr/bin/python3", "cli.py", "models"],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "bert-tiny" in proc.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from hwbench_mlflow import names as N
@@ -43,6 +44,48 @@ def test_table_and_csv_formats(tmp_path):
     assert table.returncode == 0 and "✔" in table.stdout and "combinations run on this host" in table.stdout
     csv = run_cli(["matrix", "--model", "bert-tiny", "--hardware", "cpu", "--format", "csv", "--no-history"], tmp_path)
     assert csv.stdout.splitlines()[0].startswith("model,category,platform,backend,precision,mode,compatible")
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    """The rows of the printed matrix table (a folded model cell's continuation lines dropped)."""
+    rows = [[c.strip() for c in line.strip("│ ").split("│")] for line in out.splitlines() if line.startswith("│")]
+    return [r for r in rows if r[0]]
+
+
+def test_table_shows_what_runs_and_one_line_per_group_that_does_not(tmp_path):
+    args = ["--model", "bert-tiny,gpt2,vit", "--hardware", "cpu,mps,qnn", "--no-history"]
+    rows = _matrix(tmp_path, *args)
+    if any(r["compatible"] for r in rows if r["platform"] in ("mps", "qnn")):
+        pytest.skip("this host runs mps or qnn")
+    groups = {(r["model"], r["platform"], r["backend"], r["mode"]) for r in rows}
+    runs = {(r["model"], r["platform"], r["backend"], r["mode"]) for r in rows if r["compatible"]}
+    assert runs and len(runs) < len(groups)
+    default = run_cli(["matrix", *args], tmp_path)
+    assert default.returncode == 0, default.stderr
+    out = default.stdout
+    table = _table_rows(out)
+    # what runs here: one row per platform × backend × mode where models agree, never a ✖-only row
+    assert 0 < len(table) <= len(runs) < len(groups), out
+    assert all("✔" in " ".join(r[4:]) for r in table), out
+    assert {(r[1], r[2], r[3]) for r in table} == {g[1:] for g in runs}
+    assert len(out.splitlines()) < 40, out
+    text = " ".join(out.split())  # a long line may wrap
+    for platform in ("mps", "qnn"):  # nothing runs: one line, with the count and the reason
+        mine = [r for r in rows if r["platform"] == platform]
+        (reason,) = {r["reason"] for r in mine}
+        assert f"✖ {platform}: {len(mine)} combinations — {reason}" in text, out
+    hidden = sum(1 for r in rows if (r["model"], r["platform"], r["backend"], r["mode"]) not in runs)
+    assert f"Not run here ({hidden} combinations in rows without a ✔; --all lists every row)" in text
+    ok = sum(r["compatible"] for r in rows)
+    assert f"{ok} of {len(rows)} combinations run on this host." in out
+    # --all: a row for every model × platform × backend × mode, as before
+    full = run_cli(["matrix", *args, "--all"], tmp_path)
+    assert full.returncode == 0, full.stderr
+    full_rows = _table_rows(full.stdout)
+    assert len(full_rows) == len(groups) and {tuple(r[:4]) for r in full_rows} == groups
+    assert "Not run here" not in full.stdout and f"{ok} of {len(rows)} combinations run" in full.stdout
+    # other formats hold every combination with or without --all
+    assert json.loads(run_cli(["matrix", "--format", "json", "--all", *args], tmp_path).stdout) == rows
 
 
 def test_run_all_never_starts_an_incompatible_combination(tmp_path):

@@ -57,6 +57,7 @@ def test_benchmark_entry_point_makes_the_project_run_the_parent(tmp_path):
         tmp_path, "model=bert-tiny", "hardware=cpu", "batch_sizes=1,2", "max_time=1", f"db_path={db}"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Runs: experiment 'mlproject', sweep run" in proc.stdout  # where `mlflow run` put them, not 'hwbench'
     runs = child_runs(uri)
     assert sorted(r.info.run_name for r in runs) == [
         "bert-tiny/cpu/torch/fp32/b1/inference",
