@@ -191,6 +191,7 @@ class SweepTracker:
         if adopted:  # under `mlflow run`: the project's run is the parent
             run = self.client.get_run(adopted)
             self.experiment_id = run.info.experiment_id
+            self.experiment_name = self.client.get_experiment(self.experiment_id).name  # `mlflow run`'s choice
             self.parent_run_id = adopted
             self._owns_parent = False
         else:
