@@ -11,7 +11,13 @@ For each batch size, the same model and input shape are measured by
     count, and the same statement (``backend.run()``: one inference under
     ``torch.inference_mode``).
 
-Printed per config: both medians, the ratio of medians (ours / Timer), each tool's wall
+(c) the same Timer in a *plain* Python process, as a user's own script would time it: no
+    worker environment, no preloaded imports, glibc's default allocator settings; only the
+    model, inputs, warmup, thread count and statement are the same. The "plain / ours"
+    column is how much slower a default process measures the same model on this host: what
+    our numbers stand for is a warmed worker with a tuned allocator (README).
+
+Printed per config: the medians, the ratio of medians (ours / Timer), each tool's wall
 time, our sample count and whether our p99 rests on enough samples (MLPerf LoadGen's
 minimum, 662). The order alternates (ours first, then Timer first) across configs and
 repeats to spread drift of a shared machine over both tools.
@@ -64,13 +70,15 @@ def timer_child(payload: str) -> int:
     spec = json.loads(payload)
     from hwbench_mlflow.worker_env import WORKER_ENV, apply_tuned_malloc
 
-    os.environ.update(WORKER_ENV)  # already set by the parent; repeated for a hand-run child
+    if not spec.get("plain"):
+        os.environ.update(WORKER_ENV)  # already set by the parent; repeated for a hand-run child
     # Same state as a forked worker: the fork server's preload (worker env, torch,
-    # transformers' modeling modules, the torch backend) first, then mallopt.
+    # transformers' modeling modules, the torch backend) first, then mallopt. Plain: none of it.
     import torch
     import torch.utils.benchmark as tbench
 
-    import hwbench_mlflow.worker_preload  # noqa: F401
+    if not spec.get("plain"):
+        import hwbench_mlflow.worker_preload  # noqa: F401
     from hwbench_mlflow.backends.torch_backend import TorchBackend
     from hwbench_mlflow.config import BenchmarkConfig
 
@@ -104,11 +112,15 @@ def timer_child(payload: str) -> int:
     return 0
 
 
-def run_timer(config: Any, warmup: int, malloc: str, min_run_time: float) -> dict[str, Any]:
-    """Run ``timer_child`` for ``config`` in a fresh interpreter; its result or an ``error``."""
+def run_timer(config: Any, warmup: int, malloc: str, min_run_time: float, plain: bool = False) -> dict[str, Any]:
+    """Run ``timer_child`` for ``config`` in a fresh interpreter; its result or an ``error``.
+
+    ``plain``: the child as a user's own script — the caller's environment, glibc defaults."""
     from hwbench_mlflow.worker_env import WORKER_ENV
 
-    payload = json.dumps({"config": config.to_dict(), "warmup": warmup, "malloc": malloc, "min_run_time": min_run_time})
+    spec = {"config": config.to_dict(), "warmup": warmup, "malloc": "default" if plain else malloc}
+    payload = json.dumps({**spec, "min_run_time": min_run_time, "plain": plain})
+    env = {k: v for k, v in os.environ.items() if k not in WORKER_ENV} if plain else {**os.environ, **WORKER_ENV}
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -116,7 +128,7 @@ def run_timer(config: Any, warmup: int, malloc: str, min_run_time: float) -> dic
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            env={**os.environ, **WORKER_ENV},
+            env={**env, "HF_HUB_OFFLINE": "1"},  # no hub here, plain or not
             timeout=CHILD_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
@@ -147,11 +159,16 @@ class Row:
     timer_wall_s: float = math.nan
     timer_process_s: float = math.nan
     timer_blocks: str = ""
+    plain_median_ms: float = math.nan
     errors: list[str] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return self.ours_median_ms / self.timer_median_ms if self.timer_median_ms > 0 else math.nan
+
+    @property
+    def plain_ratio(self) -> float:
+        return self.plain_median_ms / self.ours_median_ms if self.ours_median_ms > 0 else math.nan
 
 
 def run_ours(config: Any, settings: Any, row: Row) -> None:
@@ -178,6 +195,14 @@ def run_theirs(config: Any, settings: Any, min_run_time: float, row: Row) -> Non
     row.timer_blocks = f"{res['blocks']}×{res['number_per_run']}"
 
 
+def run_plain(config: Any, settings: Any, min_run_time: float, row: Row) -> None:
+    res = run_timer(config, settings.warmup, settings.malloc, min_run_time, plain=True)
+    if "error" in res:
+        row.errors.append(f"plain: {res['error']}")
+        return
+    row.plain_median_ms = res["median_ms"]
+
+
 def prestart_fork_server(config: Any) -> float:
     """Start the worker fork server with a throw-away one-iteration run; its wall time."""
     from dataclasses import replace
@@ -202,7 +227,10 @@ def print_report(rows: list[Row], args: argparse.Namespace, p99_min: int) -> Non
     console = Console(width=max(150, Console().width))
     table = Table(
         title=f"{args.model} / cpu / torch / {args.precision}: ours (hwbench worker) vs torch.utils.benchmark.Timer",
-        caption=f"ratio = ours median / Timer median; p99 valid = ours n >= {p99_min} (MLPerf LoadGen minimum)",
+        caption=(
+            f"ratio = ours median / Timer median (same process conditions); plain = Timer in a plain Python "
+            f"process (glibc defaults, no preload); p99 valid = ours n >= {p99_min} (MLPerf LoadGen minimum)"
+        ),
     )
     for name, justify in (
         ("batch", "right"),
@@ -211,6 +239,8 @@ def print_report(rows: list[Row], args: argparse.Namespace, p99_min: int) -> Non
         ("ours median ms", "right"),
         ("Timer median ms", "right"),
         ("ratio", "right"),
+        ("plain median ms", "right"),
+        ("plain / ours", "right"),
         ("ours wall s", "right"),
         ("Timer wall s", "right"),
         ("ours n", "right"),
@@ -228,6 +258,8 @@ def print_report(rows: list[Row], args: argparse.Namespace, p99_min: int) -> Non
             _fmt(r.ours_median_ms, ".3f"),
             _fmt(r.timer_median_ms, ".3f"),
             _fmt(r.ratio, ".4f"),
+            _fmt(r.plain_median_ms, ".3f"),
+            _fmt(r.plain_ratio, ".2f"),
             _fmt(r.ours_wall_s, ".2f"),
             _fmt(r.timer_wall_s, ".2f"),
             str(r.ours_n),
@@ -259,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="measure every config this many times")
     parser.add_argument("--check", type=float, default=None, metavar="TOL", help="exit 1 if any |ratio-1| > TOL")
+    parser.add_argument(
+        "--no-plain",
+        dest="plain",
+        action="store_false",
+        help="skip the plain-process column (Timer in a default Python process)",
+    )
     args = parser.parse_args(argv)
 
     from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
@@ -302,9 +340,12 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(lambda c=config, r=row: run_theirs(c, settings, min_run_time, r))
             for step in steps if ours_first else steps[::-1]:
                 step()
+            if args.plain:
+                run_plain(config, settings, min_run_time, row)
             print(
                 f"  b{row.batch_size} rep {rep + 1}: ours {_fmt(row.ours_median_ms, '.3f')} ms (n={row.ours_n}), "
-                f"Timer {_fmt(row.timer_median_ms, '.3f')} ms, ratio {_fmt(row.ratio, '.4f')}",
+                f"Timer {_fmt(row.timer_median_ms, '.3f')} ms, ratio {_fmt(row.ratio, '.4f')}; "
+                f"plain process {_fmt(row.plain_median_ms, '.3f')} ms ({_fmt(row.plain_ratio, '.2f')}× ours)",
                 flush=True,
             )
             rows.append(row)
@@ -328,6 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     max_dev = max((abs(v - 1.0) for v in per_config.values()), default=math.nan)
     ours_wall = statistics.mean(r.ours_wall_s for r in ok_rows) if ok_rows else math.nan
     timer_wall = statistics.mean(r.timer_wall_s for r in ok_rows) if ok_rows else math.nan
+    if args.plain:
+        slower = [r.plain_ratio for r in ok_rows if r.plain_ratio == r.plain_ratio]
+        if slower:
+            print(
+                f"PLAIN a default Python process measured {_fmt((statistics.median(slower) - 1) * 100, '+.0f')} % "
+                f"against ours (median of {len(slower)}; range {min(slower):.2f}–{max(slower):.2f}×)",
+                flush=True,
+            )
     print(
         f"SUMMARY max |ratio-1| = {_fmt(max_dev * 100, '.2f')} % over {len(per_config)} config(s); "
         f"mean wall per config: ours {_fmt(ours_wall, '.2f')} s, Timer {_fmt(timer_wall, '.2f')} s",

@@ -44,5 +44,8 @@ def test_median_agrees_with_torch_timer() -> None:
         if proc.returncode == 0:
             assert re.search(r"b8 rep 1: .* ratio \d+\.\d{4}", out), out
             assert "max |ratio-1|" in out and "CHECK OK" in out, out
+            # the plain-process column: Timer in a default Python process, beside the same-conditions one
+            assert re.search(r"plain process \d+\.\d{3} ms \(\d+\.\d{2}× ours\)", out), out
+            assert re.search(r"PLAIN a default Python process measured [+-]\d+ % against ours", out), out
             return
     pytest.fail("medians disagreed by more than 50 % in every attempt:\n" + "\n".join(outputs))
