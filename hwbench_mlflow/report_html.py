@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 import time
 from pathlib import Path
@@ -14,12 +15,62 @@ from typing import Any
 from .errors import HwbenchError
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
+body{font-family:system-ui,sans-serif;margin:2em}
+p,ul,.sim{max-width:75em}
+.wide{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:12px;margin:1em 0}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
+td,th{border:1px solid #ccc;padding:3px 6px;white-space:nowrap;vertical-align:top}
+th{text-align:left;background:#f4f4f4}
+td{text-align:right;font-variant-numeric:tabular-nums}
+td.t{text-align:left}
+td.long{white-space:normal;min-width:22em;max-width:40em}
 .sim{background:#fde2e2;border:2px dashed #c00;padding:.5em}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 """
+# printed as whole numbers (rounded): counts, batch sizes, megabytes (``*_mb``)
+INTEGER_COLUMNS = ("batch_size", "iterations", "samples", "samples_count", "n")
+
+
+def _number(x: float) -> str:
+    """Up to four significant digits, no trailing zeros, thousands whole: 0.01234, 4.95, 315,
+    598.5, 12346 (never 315.0)."""
+    return f"{x:.0f}" if math.isfinite(x) and abs(x) >= 1000 else f"{x:.4g}"
+
+
+def table(frame: Any) -> str:
+    """An HTML table a reader can scan: counts, batch sizes and MB as integers (8, 315, not
+    8.0, 315.0), other numbers to four significant digits, right-aligned; text left-aligned, one
+    line per cell, except sentences (reasons, warnings), which wrap in a readable width
+    instead of shrinking to a letter; blank for missing; everything escaped; scrolls
+    sideways inside its box when wider than the page."""
+    import numpy as np
+    import pandas as pd
+
+    cols = list(frame.columns)
+    integer = {c: str(c) in INTEGER_COLUMNS or str(c).endswith("_mb") for c in cols}
+    prose = {c: any(isinstance(v, str) and " " in v and len(v) > 30 for v in frame[c]) for c in cols}
+
+    def cell(col: str, v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+            return "<td></td>"
+        if isinstance(v, (bool, np.bool_)):
+            return f"<td class='t'>{v}</td>"
+        if isinstance(v, (int, np.integer)):
+            return f"<td>{int(v)}</td>"
+        if isinstance(v, (float, np.floating)):
+            x = float(v)
+            return f"<td>{round(x):d}</td>" if integer[col] and math.isfinite(x) else f"<td>{_number(x)}</td>"
+        if isinstance(v, pd.Timestamp):
+            v = v.strftime("%Y-%m-%d %H:%M:%S")
+        cls = "t long" if prose[col] else "t"
+        return f"<td class='{cls}'>{html.escape(str(v))}</td>"
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(cell(c, v) for c, v in zip(cols, row, strict=True)) + "</tr>\n"
+        for row in frame.itertuples(index=False, name=None)
+    )
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table></div>"
 
 
 def availability(db_path: str | os.PathLike[str]) -> Any:
@@ -84,7 +135,7 @@ def build(
             "warning",
             "reason",
         ]
-        rec_html = recs[cols].to_html(index=False, na_rep="")
+        rec_html = table(recs[cols])
     simulated = int(analysis["is_simulated"].astype(bool).sum())
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>hwbench report</title><style>{STYLE}</style>"
@@ -120,10 +171,10 @@ def build(
             f"src='data:image/png;base64,{data}'>"
         )
     parts.append("<h2>Recommendations</h2>" + rec_html)
-    parts.append("<h2>Hardware availability</h2>" + avail.to_html(index=False, na_rep=""))
+    parts.append("<h2>Hardware availability</h2>" + table(avail))
     keep = [*SUMMARY_COLUMNS[:4], "device", "scenario", *SUMMARY_COLUMNS[4:], "mlflow_run_id"]
     keep += [c for c in ("host_contended",) if c in analysis and c not in keep]
-    parts.append("<h2>All configurations</h2>" + analysis[keep].round(4).to_html(index=False, na_rep=""))
+    parts.append("<h2>All configurations</h2>" + table(analysis[keep]))
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import matplotlib.image as mpimg
 import pytest
@@ -100,9 +101,16 @@ def test_simulated_is_marked_in_the_plots():
         ]
     )
     heat = platform_model_heatmap(frame).interactive.data[0]
-    assert list(heat.text[0]) == ["10", "99 SIM"] and list(heat.text[1]) == ["5", "not measured"]
+    assert list(heat.text[0]) == ["10<br>b1", "99 SIM<br>b1"] and list(heat.text[1]) == ["5<br>b1", "not measured"]
     names = [t.name for t in throughput_vs_batch(frame).interactive.data]
     assert "m cuda/torch/fp16 (SIMULATED)" in names and "m cpu/torch/fp32" in names
+    # the titles say so, because there is simulated data; without it, they do not
+    assert throughput_vs_batch(frame).title == "Throughput vs batch size (dashed = SIMULATED)"
+    assert "SIM = simulated" in platform_model_heatmap(frame).title
+    measured = frame[~frame["is_simulated"]]
+    assert throughput_vs_batch(measured).title == "Throughput vs batch size"
+    assert "SIM" not in platform_model_heatmap(measured).title
+    assert "SIMULATED" not in str(throughput_vs_batch(measured).interactive.layout.title.text)
     dashed = {t.name: t.line.dash for t in throughput_vs_batch(frame).interactive.data}
     assert dashed["m cuda/torch/fp16 (SIMULATED)"] == "dash" and dashed["m cpu/torch/fp32"] == "solid"
     bars = {t.name: t.marker.pattern.shape for t in precision_comparison(frame).interactive.data}
@@ -125,6 +133,15 @@ def test_report_is_one_self_contained_page(mirror):
     assert "cuda on " in not_measured and "unavailable:" in not_measured  # no GPU here: said, with the reason
     assert "<h2>Recommendations</h2>" in html and "best_throughput" in html
     assert "<h2>Hardware availability</h2>" in html
+    # integers as integers: batch sizes, samples, MB (the mirror's cpu b8 run peaked at 308 MB)
+    configs = html.split("<h2>All configurations</h2>")[1]
+    assert "<td>8</td>" in configs and "<td>308</td>" in configs and "<td>5000</td>" in configs
+    recs = html.split("<h2>Recommendations</h2>")[1].split("<h2>")[0]
+    assert "<td>200</td>" in recs and "<td>301</td>" in recs  # samples; best_memory's value, MB
+    assert not re.findall(r"<td>-?\d+\.0</td>", html) and "8.0<" not in html and "308.0" not in html
+    # sentences wrap in a readable width instead of one letter per line
+    assert "td.long{white-space:normal;min-width:22em" in html
+    assert "<td class='t long'>a simulated result (cuda/torch/fp16/b32" in recs
 
 
 def test_report_bad_output(mirror):
