@@ -112,13 +112,16 @@ def timer_child(payload: str) -> int:
     return 0
 
 
-def run_timer(config: Any, warmup: int, malloc: str, min_run_time: float, plain: bool = False) -> dict[str, Any]:
+def run_timer(
+    config: Any, warmup: int, malloc: str, min_run_time: float, plain: bool = False, plain_malloc: str = "default"
+) -> dict[str, Any]:
     """Run ``timer_child`` for ``config`` in a fresh interpreter; its result or an ``error``.
 
-    ``plain``: the child as a user's own script — the caller's environment, glibc defaults."""
+    ``plain``: the child as a user's own script — the caller's environment, no preload, and
+    glibc's defaults unless ``plain_malloc="tuned"`` (benchmarks/process_conditions.py)."""
     from hwbench_mlflow.worker_env import WORKER_ENV
 
-    spec = {"config": config.to_dict(), "warmup": warmup, "malloc": "default" if plain else malloc}
+    spec = {"config": config.to_dict(), "warmup": warmup, "malloc": plain_malloc if plain else malloc}
     payload = json.dumps({**spec, "min_run_time": min_run_time, "plain": plain})
     env = {k: v for k, v in os.environ.items() if k not in WORKER_ENV} if plain else {**os.environ, **WORKER_ENV}
     t0 = time.perf_counter()

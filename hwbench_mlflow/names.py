@@ -95,6 +95,7 @@ T_RUN_UID = "hwbench.run_uid"  # written once: an outbox replay completes this r
 T_ROLE = "hwbench.role"  # sweep | search | config | sync | recommend
 T_STOP_REASON = "hwbench.stop_reason"
 T_CI_MET = "hwbench.ci_target_met"
+T_PROCESS = "hwbench.process"  # the process conditions in words: worker start, allocator, threads
 T_HOST_CONTENDED = "hwbench.host_contended"  # true: other processes or steal past host_load's threshold
 T_PERCENTILE_METHOD = "hwbench.percentile_method"
 T_PERCENTILE_WARNING = "hwbench.percentile_warning"

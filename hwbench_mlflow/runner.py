@@ -235,6 +235,8 @@ def build_result(
     if N.M_HOST_OTHER_CPU in metrics:
         busy = is_contended(metrics[N.M_HOST_OTHER_CPU], metrics.get(N.M_HOST_STEAL))
         tags[N.T_HOST_CONTENDED] = str(busy).lower()
+    if config.backend in NATIVE_PROCESS_BACKENDS:
+        tags[N.T_PROCESS] = process_conditions(params)
     short = m.insufficient_percentiles()
     tags.update(
         {
@@ -250,6 +252,37 @@ def build_result(
     return ConfigResult(config, "success", params=params, metrics=metrics, tags=tags, measurement=m)
 
 
+NATIVE_PROCESS_BACKENDS = ("torch", "onnxruntime", "openvino")  # the model runs in the worker process itself
+
+
+def process_conditions(params: dict[str, Any]) -> str:
+    """The process a number was measured in, in words (tag ``hwbench.process``)."""
+    start, memory, threads = process_parts(params)
+    return ", ".join(x for x in (start, memory, f"{threads} threads" if threads else "") if x)
+
+
+def process_parts(params: dict[str, Any]) -> tuple[str, str, str]:
+    """(how the worker started, its allocator settings, its threads) from a run's params."""
+    start = {
+        "forkserver": "a warm worker forked from a preloaded server",
+        "exec": "a fresh worker interpreter",
+    }.get(str(params.get("worker_start")), f"a worker ({params.get('worker_start')})")
+    allocator, malloc = params.get("allocator", "glibc"), params.get("malloc_settings", "")
+    if malloc == "tuned" and allocator == "glibc":
+        memory = "glibc malloc tuned (mmap and trim thresholds raised)"
+    else:
+        memory = f"{allocator} malloc {'defaults' if malloc == 'default' else 'as preloaded'}"
+    threads = next((f"{params[k]} {who}" for k, who in THREAD_PARAMS.items() if k in params), "")
+    return start, memory, threads
+
+
+THREAD_PARAMS = {
+    "torch_num_threads": "torch",
+    "ort_intra_op_num_threads": "ORT",
+    "ov_inference_num_threads": "OpenVINO",
+}
+
+
 def measurement_conditions(results: Sequence[ConfigResult]) -> list[str]:
     """One line each: how many configs met the CI target; how busy the host was, when it was."""
     ok = [r for r in results if r.status == "success"]
@@ -258,6 +291,14 @@ def measurement_conditions(results: Sequence[ConfigResult]) -> list[str]:
     met = sum(r.tags.get(N.T_CI_MET) == "true" for r in ok)
     target = f"±{ok[0].params['target_ci'] * 100:g} %" if "target_ci" in ok[0].params else "its"
     lines = [f"{met} of {len(ok)} configs met the {target} CI target on the p50."]
+    procs = [process_parts(r.params) for r in ok if r.config.backend in NATIVE_PROCESS_BACKENDS]
+    if procs:
+        where = "; ".join(dict.fromkeys(", ".join(p[:2]) for p in procs))
+        threads = ", ".join(dict.fromkeys(p[2] for p in procs if p[2]))
+        lines.append(
+            f"Measured in {where}" + (f" ({threads} threads)" if threads else "") + ". A plain Python process "
+            "(glibc's default allocator, nothing preloaded) can measure slower: README 'What a number stands for'."
+        )
     busy = [r for r in ok if r.tags.get(N.T_HOST_CONTENDED) == "true"]
     if busy:
         other = [r.metrics.get(N.M_HOST_OTHER_CPU, 0.0) for r in busy]

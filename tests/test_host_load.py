@@ -82,6 +82,11 @@ def test_sweep_beside_burners_is_marked_busy(tmp_path: Path) -> None:
     out = " ".join(proc.stdout.split())
     assert "configs met the ±" in out and "CI target on the p50." in out, proc.stdout
     assert "The host was busy: other processes used" in out and "during 1 of 1 windows" in out, proc.stdout
+    # which process conditions the number stands for: on the run and in the summary
+    threads = run.data.params["torch_num_threads"]
+    process = "a warm worker forked from a preloaded server, glibc malloc tuned (mmap and trim thresholds raised)"
+    assert run.data.tags[N.T_PROCESS] == f"{process}, {threads} torch threads"
+    assert f"Measured in {process} ({threads} torch threads). A plain Python process" in out, proc.stdout
     assert "not reference numbers" in out
     assert "busy" in proc.stdout.split("The host was busy")[0]  # the row is marked in the table
 
