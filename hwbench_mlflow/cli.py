@@ -1718,6 +1718,65 @@ def ui(
     return 0  # pragma: no cover
 
 
+# What each option takes, in --help (options read as text so that bad values get hwbench's
+# own one-line errors; the metavar says what they take instead of TEXT)
+OPTION_METAVARS = {
+    "--backend": "NAME[,NAME…]",
+    "--baseline": "HW/BACKEND/PRECISION",
+    "--baseline-sweep": "SWEEP_ID",
+    "--batch-sizes": "N[,N…]",
+    "--category": "CATEGORY",
+    "--compare-to": "FILE",
+    "--db-path": "FILE",
+    "--experiment": "NAME",
+    "--hardware": "PLATFORM[,…]",
+    "--host": "ADDRESS",
+    "--limit": "N",
+    "--lock-timeout": "SECONDS",
+    "--max-batch": "N",
+    "--max-rows": "N",
+    "--max-time": "SECONDS",
+    "--max-workers": "N",
+    "--min-iterations": "N",
+    "--min-time": "SECONDS",
+    "--mode": "MODE[,MODE]",
+    "--model": "KEY|PATH[,…]",
+    "--n-trials": "N",
+    "--output": "FILE",
+    "--output-dir": "DIR",
+    "--power": "YAML",
+    "--precision": "PRECISION[,…]",
+    "--prices": "YAML",
+    "--recheck": "N",
+    "--regression-alert": "FRACTION",
+    "--repeats": "N",
+    "--scenario": "SCENARIO[,…]",
+    "--seed": "N",
+    "--seq-length": "TOKENS",
+    "--slack": "SECONDS",
+    "--storage": "URL",
+    "--study-name": "NAME",
+    "--table": "TABLE",
+    "--target-ci": "FRACTION",
+    "--timeout": "SECONDS",
+    "--tracking-uri": "URI",
+    "--trial-timeout": "SECONDS",
+    "--warmup": "N",
+    "--watch": "SECONDS",
+    "--weights": "NAME=W[,…]",
+}
+
+
+def _name_option_values(group: click.Group) -> None:
+    for command in group.commands.values():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.metavar is None and param.opts[0] in OPTION_METAVARS:
+                param.metavar = OPTION_METAVARS[param.opts[0]]
+
+
+_name_option_values(cli)
+
+
 # ----------------------------------------------------------------------------- entry point
 
 

@@ -183,3 +183,16 @@ def test_repo_shim_hands_a_bare_python_over_to_the_venv() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "bert-tiny" in proc.stdout
+
+
+def test_help_says_what_every_option_takes() -> None:
+    from click.testing import CliRunner
+
+    from hwbench_mlflow.cli import cli
+
+    for name in cli.commands:
+        result = CliRunner().invoke(cli, [name, "--help"], terminal_width=100)
+        assert result.exit_code == 0, (name, result.output)
+        assert "TEXT" not in result.output, (name, result.output)
+    run_help = CliRunner().invoke(cli, ["run", "--help"], terminal_width=100).output
+    assert "--batch-sizes N[,N…]" in run_help and "--max-time SECONDS" in run_help
