@@ -458,22 +458,28 @@ def log_output_run(
     else:
         exp_id = experiment_id(client, experiment)
         run_id = client.create_run(exp_id, run_name=f"{role}-" + time.strftime("%Y%m%d-%H%M%S")).info.run_id
-    client.log_batch(
-        run_id,
-        params=[Param(k, _clip(v)) for k, v in params.items()],
-        tags=[
-            RunTag(N.T_ROLE, role),
-            RunTag(N.T_HOST, socket.gethostname()),
-            RunTag(N.MLFLOW_RUN_NOTE, _clip(note, 5000)),
-            RunTag(N.T_IS_SIMULATED, str(simulated).lower()),
-        ],
-    )
-    for name, d in (dicts or {}).items():
-        client.log_dict(run_id, d, name)
-    for name, text in (texts or {}).items():
-        client.log_text(run_id, text, name)
-    for path, artifact_dir in files:
-        client.log_artifact(run_id, str(path), artifact_dir)
+    try:
+        client.log_batch(
+            run_id,
+            params=[Param(k, _clip(v)) for k, v in params.items()],
+            tags=[
+                RunTag(N.T_ROLE, role),
+                RunTag(N.T_HOST, socket.gethostname()),
+                RunTag(N.MLFLOW_RUN_NOTE, _clip(note, 5000)),
+                RunTag(N.T_IS_SIMULATED, str(simulated).lower()),
+            ],
+        )
+        for name, d in (dicts or {}).items():
+            client.log_dict(run_id, d, name)
+        for name, text in (texts or {}).items():
+            client.log_text(run_id, text, name)
+        for path, artifact_dir in files:
+            client.log_artifact(run_id, str(path), artifact_dir)
+    except BaseException:  # refused or interrupted halfway: the record is closed, never left RUNNING
+        if not adopted:
+            with contextlib.suppress(Exception):
+                client.set_terminated(run_id, "FAILED")
+        raise
     if not adopted:
         client.set_terminated(run_id, "FINISHED")
     return run_id

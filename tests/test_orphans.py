@@ -129,3 +129,17 @@ def test_only_provably_gone_owners_are_closed_by_the_next_run(tmp_path: Path) ->
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_reading_command_record_that_fails_halfway_is_closed(tmp_path: Path) -> None:
+    import pytest
+    from mlflow import MlflowClient
+
+    from hwbench_mlflow.tracking import log_output_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(Exception):  # noqa: B017 - whatever MLflow raises for a missing file
+        log_output_run(uri, "hwbench-outputs", "report", {"a": 1}, "note", files=[(tmp_path / "missing.png", None)])
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("hwbench-outputs").experiment_id])
+    assert run.info.status == "FAILED"
