@@ -153,6 +153,9 @@ def _mps() -> PlatformInfo:
 def _openvino() -> PlatformInfo:
     if importlib.util.find_spec("openvino") is None:
         return PlatformInfo("openvino", False, reason="the openvino package is not installed")
+    from .worker_env import decline_vendor_telemetry
+
+    decline_vendor_telemetry()  # detection must not phone home
     import openvino as ov
 
     devices = tuple(ov.Core().available_devices)

@@ -7,7 +7,7 @@ time and each forked worker is a clean process.
 
 import os
 
-from .worker_env import WORKER_ENV
+from .worker_env import WORKER_ENV, decline_vendor_telemetry
 
 os.environ.update(WORKER_ENV)
 
@@ -18,6 +18,8 @@ import transformers.models.auto.modeling_auto  # noqa: F401
 
 from . import measure  # noqa: F401
 from .backends import torch_backend  # noqa: F401
+
+decline_vendor_telemetry()  # before openvino / nncf load: no network call, no child forked in the server
 
 try:  # optional runtimes: imported here so forked workers do not pay for it per config
     import onnxruntime  # noqa: F401

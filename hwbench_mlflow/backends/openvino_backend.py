@@ -48,8 +48,11 @@ from ..hardware import HardwareReport
 from ..inputs import describe_shapes
 from ..measure import LoopResult, LoopWindow, StopRule
 from ..model_cache import cache_entry
+from ..worker_env import decline_vendor_telemetry
 from .base import Backend
 from .torch_backend import reference_backend, reference_identity, reference_inputs
+
+decline_vendor_telemetry()  # before openvino / nncf load (exec workers, benchmarks): no network call
 
 IR_XML, IR_BIN, META_FILE = "model.xml", "model.bin", "meta.json"
 CONVERTER = "openvino.convert_model(torch module, example_input), reshaped to static input shapes"
