@@ -107,12 +107,16 @@ def write_output(frame: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+PIPED_WIDTH = 160  # a pipe or file has no width: tables stay whole unless COLUMNS says otherwise
+
+
 def _console(stderr: bool = False) -> Any:
+    """A rich console; piped, as wide as ``COLUMNS`` says, else PIPED_WIDTH."""
     from rich.console import Console
 
-    console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
+    console = Console(stderr=stderr)  # honours COLUMNS itself
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        console = Console(stderr=stderr, width=PIPED_WIDTH)
     return console
 
 
@@ -621,6 +625,23 @@ def search(
         "tracking_uri": tracking_uri,
         "db_path": None if no_db else db_path,
     }
+    if kwargs["memory_limit_mb"] is not None:  # a limit above all the memory there is cannot bind
+        import psutil
+
+        gpus = set(kwargs["hardware"]) & {"cuda", "rocm"}
+        has = {"this host has": psutil.virtual_memory().total / 2**20} if set(kwargs["hardware"]) - gpus else {}
+        if gpus:  # device memory: nvidia-smi's; unknown (inf) on ROCm or without it
+            import subprocess
+
+            try:
+                smi = ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+                out = subprocess.run(smi, capture_output=True, text=True, timeout=10).stdout
+                has["its largest GPU has"] = float("inf") if "rocm" in gpus else max(float(v) for v in out.split())
+            except (OSError, ValueError, subprocess.SubprocessError):
+                has["its largest GPU has"] = float("inf")
+        if kwargs["memory_limit_mb"] > max(has.values()):
+            said = " and ".join(f"{k} {v:.0f} MB" for k, v in has.items())
+            raise BadInputError(f"--memory-limit {memory_limit} MB cannot bind: {said}")
     if not no_db:
         check_db_path(db_path)
     from .batch_search import describe, outcome_of, run_search
@@ -733,9 +754,23 @@ def _float(flag: str, value: str) -> float:
 CONFIG_CELL_WIDTH = 72
 
 
-def _keep_tail(name: str, width: int = CONFIG_CELL_WIDTH) -> str:
-    """A long config name cut at the front: its end (hardware/backend/precision/batch/mode) says which it is."""
-    return name if len(name) <= width else "…" + name[-(width - 1) :]
+def _fit_config_name(name: str, width: int = CONFIG_CELL_WIDTH) -> str:
+    """A config name cut to ``width``: a long one (config.run_name: ``fp32 b8 · cpu/torch ·
+    <model> · inference``) keeps its start (precision, batch, hardware/backend) and its end
+    (mode, scenario), which tell a sweep's configs apart, and loses the middle of the model part
+    to a '…'; any other name loses its middle."""
+    from .config import RUN_NAME_SEP
+
+    if len(name) <= width:
+        return name
+    parts = name.split(RUN_NAME_SEP)
+    room = width - (len(name) - len(parts[2])) - 1 if len(parts) >= 4 else 0  # model chars kept
+    if room >= 2:
+        head = room - room // 2
+        parts[2] = parts[2][:head] + "…" + parts[2][len(parts[2]) - (room - head) :]
+        return RUN_NAME_SEP.join(parts)
+    head = (width - 1) * 2 // 3
+    return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
 
 
 def _print_summary(sweep: Any) -> None:
@@ -758,7 +793,7 @@ def _print_summary(sweep: Any) -> None:
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in sweep.results:
-        name, weights = escape(_keep_tail(r.config.run_name)), escape(r.tags.get(N.T_WEIGHTS, ""))
+        name, weights = escape(_fit_config_name(r.config.run_name)), escape(r.tags.get(N.T_WEIGHTS, ""))
         if r.status == "success":
             m = r.metrics
             ci = r.measurement.ci_rel_halfwidth * 100 if r.measurement else float("nan")

@@ -262,7 +262,99 @@ def read_baseline(path: str) -> pd.DataFrame:
             f"--compare-to: {path} lacks column(s) {', '.join(missing)}; write a baseline with "
             "'hwbench analyze --output FILE' or 'hwbench export --table results --output FILE'"
         )
-    return frame
+    return check_baseline(frame, f"--compare-to: {path}")
+
+
+# a baseline's numbers: (column, required)
+BASELINE_NUMBERS = (
+    ("throughput_samples_per_s", True),
+    ("latency_p50_ms", True),
+    ("latency_p50_ci_low_ms", False),  # optional: empty = no CI (then the verdict is inconclusive)
+    ("latency_p50_ci_high_ms", False),
+)
+SHOWN_ROWS = 3
+
+
+def _row_list(rows: list[str]) -> str:
+    more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+    return ", ".join(rows[:SHOWN_ROWS]) + more
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float (NaN for an empty cell), or None when it is not a number at all."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return math.nan
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) if value.strip() else math.nan
+        except ValueError:
+            return None
+    return None
+
+
+def _shown(value: Any, x: float | None) -> str:
+    if x is None:
+        return repr(value) if isinstance(value, str) else repr(value)[:40]
+    return "NaN" if math.isnan(x) else f"{x:g}"
+
+
+def check_baseline(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Refuse a baseline that cannot be compared, naming its rows (row 1 = the first row of
+    data): throughput and p50 must be finite numbers > 0 (the p50 CI bounds too, or empty),
+    batch_size a whole number >= 1, the other match keys non-empty, and each configuration
+    (the match keys) on one row. Returns a copy: numbers as floats, keys as strings."""
+    import numpy as np
+
+    frame = frame.reset_index(drop=True)
+    out = frame.copy()
+    out.attrs["source"] = source
+    for col, required in BASELINE_NUMBERS:
+        if col not in frame.columns:
+            continue
+        values = [_number(v) for v in frame[col].tolist()]
+        bad = [
+            f"{_shown(v, x)} in row {i + 1}"
+            for i, (v, x) in enumerate(zip(frame[col].tolist(), values, strict=True))
+            if x is None or (math.isnan(x) and required) or math.isinf(x) or x <= 0
+        ]
+        if bad:
+            what = "a finite number > 0" + ("" if required else " (or empty)")
+            raise BadInputError(f"{source}: {col} must be {what}, got {_row_list(bad)}")
+        out[col] = np.asarray(values, dtype=float)
+    sizes = [_number(v) for v in frame["batch_size"].tolist()]
+    bad = [
+        f"{_shown(v, x)} in row {i + 1}"
+        for i, (v, x) in enumerate(zip(frame["batch_size"].tolist(), sizes, strict=True))
+        if x is None or not math.isfinite(x) or x < 1 or x != int(x)
+    ]
+    if bad:
+        raise BadInputError(f"{source}: batch_size must be a whole number >= 1, got {_row_list(bad)}")
+    out["batch_size"] = np.asarray(sizes, dtype=float).astype(np.int64)
+    for col in (k for k in MATCH_KEYS if k != "batch_size"):
+        keys = ["" if _number(v) is not None and math.isnan(_number(v)) else str(v).strip() for v in frame[col]]
+        empty = [str(i + 1) for i, k in enumerate(keys) if not k]
+        if empty:
+            raise BadInputError(f"{source}: {col} is empty in row(s) {_row_list(empty)}")
+        out[col] = keys
+    dups = [rows for rows in out.groupby(list(MATCH_KEYS), sort=False).indices.values() if len(rows) > 1]
+    if dups:
+        shown = []
+        for rows in dups:
+            r = out.iloc[rows[0]]
+            config = f"{r.model} {r.hardware}/{r.backend}/{r.precision} batch {r.batch_size} {r['mode']}/{r.scenario}"
+            numbers = [str(i + 1) for i in rows]
+            shown.append(f"rows {', '.join(numbers[:-1])} and {numbers[-1]} ({config})")
+        raise BadInputError(
+            f"{source}: the same configuration on several rows: {_row_list(shown)}; keep one row of each"
+        )
+    return out
 
 
 def compare_to_baseline(
@@ -280,8 +372,8 @@ def compare_to_baseline(
 
     if not 0 < threshold < 1:
         raise BadInputError(f"--regression-alert must be a fraction between 0 and 1 (0.1 = 10 %), got {threshold:g}")
+    base = check_baseline(baseline, baseline.attrs.get("source", "baseline"))
     current = analyze(db_path, models=models)
-    base = baseline.copy()
     for k in ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "mlflow_run_id"):
         if k not in base.columns:
             base[k] = np.nan
@@ -352,6 +444,7 @@ def baseline_from_sweep(db_path: str | os.PathLike[str], sweep_id: str) -> pd.Da
         con.close()
     if frame.empty:
         raise BadInputError(f"--baseline-sweep: no successful results of sweep '{sweep_id}' in {db_path}")
+    frame.attrs["source"] = f"--baseline-sweep {sweep_id}"
     return frame
 
 

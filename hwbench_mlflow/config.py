@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -20,6 +21,18 @@ DEFAULT_BACKEND = {
     "webnn": "onnxruntime-web",
     "webgpu": "onnxruntime-web",
 }
+
+
+RUN_NAME_SEP = " · "  # between the parts of BenchmarkConfig.run_name
+
+
+def _model_label(model: str) -> str:
+    """A model as a run name shows it: a local path (absolute, ``./``/``../``/``~``-relative, or
+    one that exists) by its last component; a catalog key or Hugging Face id (``org/name``) whole."""
+    if "/" not in model and os.sep not in model:
+        return model
+    local = os.path.isabs(model) or model.startswith((".", "~")) or os.path.exists(model)
+    return (os.path.basename(model.rstrip("/" + os.sep)) or model) if local else model
 
 
 @dataclass(frozen=True)
@@ -97,13 +110,21 @@ class BenchmarkConfig:
 
     @property
     def run_name(self) -> str:
-        where = (
-            self.hardware
-            if self.device in ("cpu", "CPU", "cuda:0", "mps", "none")
-            else f"{self.hardware}:{self.device}"
-        )
-        name = f"{self.model}/{where}/{self.backend}/{self.precision}/b{self.batch_size}/{self.mode}"
-        return name + "/throughput" if self.scenario == "throughput" else name
+        """The MLflow child run's name, also the config's label in the terminal: what tells the
+        configs of one sweep apart first (MLflow's runs table shows only a name's start), e.g.
+        ``fp32 b8 · cpu/torch · bert-tiny · inference`` (`` · throughput`` for that scenario).
+        A local model directory or file is named by its last path component (params ``model``
+        and ``model_path`` hold the whole path)."""
+        if self.device in ("cpu", "CPU", "cuda:0", "mps", "none"):
+            where = self.hardware
+        elif self.device.startswith(f"{self.hardware}:"):  # cuda:1, not cuda:cuda:1
+            where = self.device
+        else:
+            where = f"{self.hardware}:{self.device}"
+        parts = [f"{self.precision} b{self.batch_size}", f"{where}/{self.backend}", _model_label(self.model), self.mode]
+        if self.scenario == "throughput":
+            parts.append("throughput")
+        return RUN_NAME_SEP.join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -37,7 +37,7 @@ from typing import Any
 
 from . import names as N
 from .errors import BadInputError
-from .store import DEFAULT_DB_PATH, DEFAULT_LOCK_TIMEOUT_S, IndexEntry, MirrorStore, SampleLoader
+from .store import DEFAULT_DB_PATH, DEFAULT_LOCK_TIMEOUT_S, IndexEntry, MirrorStore, SampleLoader, check_mirror_file
 
 DEFAULT_RECHECK = 100
 DEFAULT_SLACK_S = 600.0
@@ -315,6 +315,35 @@ def normalise_uri(uri: str) -> str:
     return uri
 
 
+def check_sqlite_store(path: str) -> None:
+    """Refuse an ``sqlite:///`` store that MLflow cannot read (truncated, random bytes, another
+    program's database) with one line naming it, before anything is written; it is only read."""
+    import sqlite3
+
+    from .store import SQLITE_MAGIC
+
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        raise BadInputError(f"no MLflow store at {path}: nothing to sync (run `hwbench run`)")
+    with p.open("rb") as f:
+        if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise BadInputError(f"{path} is not an MLflow store (not an SQLite database)")
+    try:
+        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return  # cannot open it (permissions): MLflow says why
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorname", None) in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):  # truncated, damaged
+            raise BadInputError(f"{path} is a damaged MLflow store (SQLite: {exc})") from None
+        return  # busy for longer than the timeout, or an I/O error: MLflow waits or says why
+    finally:
+        con.close()
+    if not {"experiments", "runs"} <= tables:
+        raise BadInputError(f"{path} is not an MLflow store (an SQLite database without MLflow's tables)")
+
+
 class Syncer:
     """Mirrors one tracking store into one DuckDB file; keeps its MLflow client between syncs
     (``--watch``), and opens the DuckDB file only while a sync runs."""
@@ -330,10 +359,11 @@ class Syncer:
     ) -> None:
         from .tracking import check_tracking_uri, redact_uri, resolve_tracking_uri
 
+        check_mirror_file(db_path)  # before MLflow is read: a foreign file is refused untouched
         uri = normalise_uri(resolve_tracking_uri(tracking_uri))
         check_tracking_uri(uri)
-        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
-            raise BadInputError(f"no MLflow store at {uri[len('sqlite:///') :]}: nothing to sync (run `hwbench run`)")
+        if uri.startswith("sqlite:///"):
+            check_sqlite_store(uri[len("sqlite:///") :])
         if recheck < 0:
             raise BadInputError(f"--recheck must be >= 0, got {recheck}")
         self.uri = uri

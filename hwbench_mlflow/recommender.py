@@ -131,21 +131,51 @@ def parse_weights(text: str | None) -> dict[str, float]:
     return {k: v / total for k, v in weights.items()}
 
 
+MAX_TABLE_BYTES = 2**20  # --prices / --power: a few lines of YAML
+
+
+def _shown_path(path: str) -> str:
+    """``path`` for a one-line message: a very long name cut short, with its length."""
+    return path if len(path) <= 100 else f"{path[:60]}... ({len(path)} characters)"
+
+
 def load_table(path: str | None, flag: str, unit: str) -> dict[str, float]:
     """A YAML mapping platform → positive number (``cpu: 0.10``); keys may be a platform
     (``cpu``), a hardware name (``"NVIDIA H100 80GB HBM3"``) or ``host/platform/device``."""
     if path is None:
         return {}
+    import stat
+
     import yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise BadInputError(f"{flag}: {'not a file' if p.exists() else 'no such file'}: {path}")
+    shown = _shown_path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        st = p.stat()
+    except FileNotFoundError:
+        raise BadInputError(f"{flag}: no such file: {shown}") from None
+    except OSError as exc:  # a name too long, a component that is a file, no permission
+        raise BadInputError(f"{flag}: cannot read {shown}: {exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInputError(f"{flag}: not a file: {shown}")
+    too_large = f"{flag}: {shown} is too large (over {MAX_TABLE_BYTES // 2**20} MB); it should map platforms to {unit}"
+    if st.st_size > MAX_TABLE_BYTES:  # refused unread
+        raise BadInputError(too_large)
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_TABLE_BYTES + 1)  # bounded: a file may say 0 bytes and hold more
+        if len(raw) > MAX_TABLE_BYTES:
+            raise BadInputError(too_large)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\0"
+        if "\0" in text:
+            raise BadInputError(f"{flag}: cannot read {shown}: binary content, not YAML text")
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadInputError(f"{flag}: cannot read {path}: {first}") from None
+        raise BadInputError(f"{flag}: cannot read {shown}: {first}") from None
     if not isinstance(data, dict) or not data:
         raise BadInputError(f"{flag}: {path} must map platforms to {unit} (example: cpu: 0.10)")
     out = {}

@@ -63,20 +63,77 @@ class StoreBusyError(HwbenchError):
 # ----------------------------------------------------------------------------- opening
 
 
+# Every DuckDB connection of the package: no extension is ever downloaded or loaded behind
+# the user's back (DuckDB would fetch sqlite_scanner to open an SQLite file, for one).
+NO_EXTENSIONS = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def memory_connection() -> duckdb.DuckDBPyConnection:
+    """A scratch in-memory DuckDB connection (no extensions)."""
+    import duckdb
+
+    return duckdb.connect(":memory:", config=dict(NO_EXTENSIONS))
+
+
+def _not_duckdb(path: str | os.PathLike[str], head: bytes) -> BadInputError | None:
+    """The error for a file that starts with ``head`` when that is not a DuckDB header."""
+    if head[8:12] == DUCKDB_MAGIC:
+        return None
+    why = "an empty file" if not head else "an SQLite database" if head == SQLITE_MAGIC else "no DuckDB header"
+    return BadInputError(f"{path} is not a hwbench DuckDB mirror ({why})")
+
+
+def _head(path: str | os.PathLike[str]) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError:
+        return None  # absent (a new mirror) or unreadable: DuckDB's own error says which
+
+
+def check_mirror_file(path: str | os.PathLike[str]) -> None:
+    """Refuse an existing file that is not a DuckDB database (an SQLite file, text, random
+    bytes) from its first bytes, before DuckDB opens it: nothing else is read or written.
+    A file shorter than a header is left to DuckDB (it may be one being created right now)."""
+    head = _head(path)
+    if head is not None and len(head) >= 12 and (error := _not_duckdb(path, head)) is not None:
+        raise error
+
+
+def _foreign_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables and views of a DuckDB file without the hwbench schema (none: a new file)."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _not_a_mirror(path: Path, tables: list[str]) -> BadInputError:
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    return BadInputError(f"{path} is not a hwbench DuckDB mirror (a DuckDB database with other tables: {shown})")
+
+
 def _connect(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting for another process's lock; every failure is one clear line."""
     import duckdb
 
+    check_mirror_file(path)
     deadline = time.monotonic() + max(lock_timeout_s, 0.0)
     config = {"enable_external_access": "false"} if read_only else {"threads": "1"}
+    config.update(NO_EXTENSIONS)
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             msg = str(exc)
-            if "lock" not in msg.lower():
+            if not isinstance(exc, duckdb.IOException) or "lock" not in msg.lower():
+                head = _head(path)
+                if head is not None and (error := _not_duckdb(path, head)) is not None:
+                    raise error from None
                 if "not a valid DuckDB database" in msg or "database file" in msg.lower():
-                    raise BadInputError(f"{path} is not a hwbench DuckDB file ({_first_line(msg)})") from None
+                    raise BadInputError(f"{path} is not a hwbench DuckDB mirror ({_first_line(msg)})") from None
                 raise BadInputError(f"cannot open {path}: {_first_line(msg)}") from None
             if time.monotonic() >= deadline:
                 holder = re.search(r"held in (.+?) \(PID (\d+)\)", msg)
@@ -150,7 +207,10 @@ def connect(db_path: str | os.PathLike[str] = DEFAULT_DB_PATH, lock_timeout_s: f
     con = _connect(path, read_only=True, lock_timeout_s=lock_timeout_s)
     version = schema_version(con)
     if version == 0:
+        tables = _foreign_tables(con)
         con.close()
+        if tables:
+            raise _not_a_mirror(path, tables)
         raise BadInputError(f"{path} has no hwbench schema; run `hwbench init-db` or `hwbench sync` on it")
     return con
 
@@ -171,7 +231,8 @@ def check_read_only_sql(sql: str) -> None:
     import duckdb
 
     try:
-        statements = duckdb.extract_statements(sql)
+        with memory_connection() as con:
+            statements = con.extract_statements(sql)
     except duckdb.Error as exc:
         raise BadInputError(f"query does not parse: {_first_line(str(exc))}") from None
     if not statements:
@@ -227,7 +288,7 @@ def export(
             tmp = target.with_name(target.name + ".tmp")
             # the mirror is open read-only without file access; COPY runs on a scratch connection
             try:
-                with duckdb.connect() as writer:
+                with memory_connection() as writer:
                     writer.register("frame", con.sql(f'SELECT * FROM "{t}"').to_arrow_table())
                     writer.execute(f"COPY (SELECT * FROM frame) TO '{_quote(str(tmp))}' ({options[fmt]})")
                 os.replace(tmp, target)
@@ -278,6 +339,8 @@ class MirrorStore:
         self.con = _connect(path, read_only=False, lock_timeout_s=lock_timeout_s)
         self.lock = threading.Lock()  # the connection is used by the sample loader's thread too
         try:
+            if schema_version(self.con) == 0 and (tables := _foreign_tables(self.con)):
+                raise _not_a_mirror(path, tables)  # another program's DuckDB file: left as it is
             migrate(self.con)
             self._apply_views()
         except BaseException:

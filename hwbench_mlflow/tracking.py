@@ -196,6 +196,9 @@ class SweepTracker:
             self._owns_parent = False
         else:
             self.experiment_id = experiment_id(self.client, self.experiment_name)
+            from .ui_url import ensure_runs_view
+
+            ensure_runs_view(self.tracking_uri, self.experiment_id, self.client)  # `mlflow ui` opens with columns
             run = self.client.create_run(self.experiment_id, run_name=f"{self.role}-{self.sweep_id}")
             self.parent_run_id = run.info.run_id
             tags = {**(tags or {}), **owner_tags()}  # a later command closes it if this process dies

@@ -17,6 +17,7 @@ CLI_TIMEOUT_S = 60  # bad input must fail fast; sweeps pass their own timeout
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") and k != "HWBENCH_DEBUG"}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["COLUMNS"] = "160"  # piped output honours COLUMNS (CI sets 80): tests read whole tables unless they say
     env.update(extra)
     return env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 
 from tests._util import CLI_TIMEOUT_S, run_cli
 from tests._util import clean_env as _clean_env
+
+os.environ["COLUMNS"] = "160"  # in-process CLI calls (CliRunner) read whole tables too; CI sets 80
 
 
 @pytest.fixture

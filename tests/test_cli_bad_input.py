@@ -175,18 +175,48 @@ CASES = [
 # ----------------------------------------------------------------------------- every other command
 
 MIRROR = object()  # a valid, empty hwbench mirror (schema, no results), copied from one template
+FOREIGN_DUCKDB = object()  # another program's DuckDB database (one table, no hwbench schema)
 DIR = object()  # a directory where the command wants a file
 GARBAGE = bytes(range(256)) * 16  # 4 KiB that no reader accepts: a corrupted DuckDB / Parquet file
+TEMPLATES = (MIRROR, FOREIGN_DUCKDB)  # made once, in the fixture, and copied
+
+
+class Exact(str):
+    """A fragment that is the whole stderr line; ``{tmp}`` in it is the row's cwd (resolved)."""
+
+
+class Sparse(int):
+    """A file of this many bytes that takes no disk (all zeros)."""
+
+
+def _sqlite_bytes(tables: tuple[str, ...] = ("experiments", "runs"), rows: int = 200) -> bytes:
+    """An SQLite database (several 4 KiB pages) as bytes: MLflow's two main tables by default."""
+    import sqlite3
+
+    con = sqlite3.connect(":memory:")
+    for t in tables:
+        con.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, note TEXT)")
+        con.executemany(f"INSERT INTO {t} VALUES (?, ?)", [(i, "x" * 100) for i in range(rows)])
+    con.commit()
+    data = con.serialize()
+    con.close()
+    return data
+
+
+SQLITE_STORE = _sqlite_bytes()  # looks like an mlflow.db: an SQLite file with experiments and runs
+SQLITE_OTHER = _sqlite_bytes(("notes",), 3)  # another program's SQLite file
+TRUNCATED_STORE = SQLITE_STORE[:4096]  # its first page only: a copy cut short
 
 
 def case(argv: list[str], fragments: list[str], id: str, files: dict | None = None, code: int = 2):
-    """One row: ``files`` = {relative path: bytes | str | DIR | MIRROR} created before the command."""
+    """One row: ``files`` = {relative path: bytes | str | DIR | MIRROR | FOREIGN_DUCKDB | Sparse}
+    created before the command."""
     return pytest.param(argv, fragments, files or {}, code, id=id)
 
 
 MIRROR_FILES = {"hwbench.duckdb": MIRROR}
 CORRUPT = {"hwbench.duckdb": GARBAGE}
-NOT_DUCKDB = "is not a hwbench DuckDB file"
+NOT_DUCKDB = "is not a hwbench DuckDB mirror"
 
 CASES += [
     # --- search (nothing fitting is an answer, exit 1, not bad input: see test_search.py)
@@ -453,6 +483,188 @@ CASES += [
 ]
 
 
+# ----------------------------------------------------------------------------- issue 16: files that lie
+
+BASE_HEADER = "model,hardware,backend,precision,batch_size,mode,scenario,throughput_samples_per_s,latency_p50_ms"
+
+
+def baseline(*rows: str, header: str = BASE_HEADER) -> dict:
+    """``base.csv`` with these rows; each row is ``batch,throughput,p50[,extra columns]`` of bert-tiny on cpu."""
+    lines = [
+        header,
+        *(f"bert-tiny,cpu,torch,fp32,{r.split(',', 1)[0]},inference,latency,{r.split(',', 1)[1]}" for r in rows),
+    ]
+    return {"base.csv": "\n".join(lines) + "\n"}
+
+
+def compare_row(id: str, message: str, files: dict):
+    return case(
+        ["compare", "--compare-to", next(iter(files))], [Exact(f"hwbench: error: --compare-to: {message}")], id, files
+    )
+
+
+THROUGHPUT = "base.csv: throughput_samples_per_s must be a finite number > 0, got"
+P50 = "base.csv: latency_p50_ms must be a finite number > 0, got"
+BAD_BASE_JSON = (
+    '[{"model": "bert-tiny", "hardware": "cpu", "backend": "torch", "precision": "fp32", "batch_size": 1,'
+    ' "mode": "inference", "scenario": "latency", "throughput_samples_per_s": 100.0, "latency_p50_ms": "fast"}]'
+)
+SEARCH = ["search", "--model", "bert-tiny", "--hardware", "cpu"]
+NOT_A_MIRROR = Exact(
+    "hwbench: error: other.duckdb is not a hwbench DuckDB mirror (a DuckDB database with other tables: measurements)"
+)
+
+
+def _host_mb() -> str:
+    import psutil
+
+    return f"{psutil.virtual_memory().total / 2**20:.0f}"
+
+
+CASES += [
+    # --- compare --compare-to: numbers that cannot be compared are refused, naming the rows
+    compare_row(
+        "compare-to-inf", f"{THROUGHPUT} inf in row 1, -inf in row 3", baseline("1,inf,10", "2,180,11", "4,-inf,13")
+    ),
+    compare_row("compare-to-nan", f"{P50} NaN in row 2, NaN in row 3", baseline("1,100,10", "2,180,", "4,300,nan")),
+    compare_row("compare-to-all-zero", f"{THROUGHPUT} 0 in row 1, 0 in row 2", baseline("1,0,0", "2,0,0")),
+    compare_row("compare-to-negative-latency", f"{P50} -10 in row 1", baseline("1,100,-10")),
+    compare_row("compare-to-string", f"{THROUGHPUT} 'fast' in row 2", baseline("1,100,10", "2,fast,11")),
+    compare_row(
+        "compare-to-four-bad-rows",
+        f"{THROUGHPUT} 0 in row 1, 0 in row 2, 0 in row 3 and 1 more",
+        baseline("1,0,10", "2,0,10", "4,0,10", "8,0,10"),
+    ),
+    compare_row(
+        "compare-to-ci-inf",
+        "base.csv: latency_p50_ci_high_ms must be a finite number > 0 (or empty), got inf in row 2",
+        baseline(
+            "1,100,10,9,11", "2,180,11,,inf", header=BASE_HEADER + ",latency_p50_ci_low_ms,latency_p50_ci_high_ms"
+        ),
+    ),
+    compare_row(
+        "compare-to-duplicated-config",
+        "base.csv: the same configuration on several rows: rows 1 and 3 (bert-tiny cpu/torch/fp32 batch 1"
+        " inference/latency); keep one row of each",
+        baseline("1,100,10", "2,180,11", "1,120,9"),
+    ),
+    compare_row(
+        "compare-to-batch-float",
+        "base.csv: batch_size must be a whole number >= 1, got 1.5 in row 1",
+        baseline("1.5,100,10"),
+    ),
+    compare_row(
+        "compare-to-json-string",
+        "base.json: latency_p50_ms must be a finite number > 0, got 'fast' in row 1",
+        {"base.json": BAD_BASE_JSON},
+    ),
+    # --- --db-path: a file that is not a hwbench DuckDB file is refused from its first bytes, untouched
+    case(
+        ["query", "SELECT 1", "--db-path", "mlflow.db"],
+        [Exact("hwbench: error: mlflow.db is not a hwbench DuckDB mirror (an SQLite database)")],
+        "query-db-is-sqlite",
+        files={"mlflow.db": SQLITE_STORE},
+    ),
+    case(
+        ["analyze", "--db-path", "notes.txt", "--no-log"],
+        [Exact("hwbench: error: notes.txt is not a hwbench DuckDB mirror (no DuckDB header)")],
+        "analyze-db-is-text",
+        files={"notes.txt": "benchmark notes, not a database\n"},
+    ),
+    case(
+        ["recommend", "--db-path", "blob.bin"],
+        [Exact("hwbench: error: blob.bin is not a hwbench DuckDB mirror (no DuckDB header)")],
+        "recommend-db-is-binary",
+        files={"blob.bin": GARBAGE},
+    ),
+    case(
+        ["sync", "--db-path", "mlflow.db", "--tracking-uri", "sqlite:///{tmp}/store.db"],
+        [Exact("hwbench: error: mlflow.db is not a hwbench DuckDB mirror (an SQLite database)")],
+        "sync-db-is-sqlite",
+        files={"mlflow.db": SQLITE_STORE, "store.db": SQLITE_STORE},
+    ),
+    case(
+        ["init-db", "--model", "bert-tiny", "--hardware", "cpu", "--db-path", "mlflow.db"],
+        [Exact("hwbench: error: mlflow.db is not a hwbench DuckDB mirror (an SQLite database)")],
+        "init-db-db-is-sqlite",
+        files={"mlflow.db": SQLITE_STORE},
+    ),
+    case(
+        ["init-db", "--model", "bert-tiny", "--hardware", "cpu", "--db-path", "empty.duckdb"],
+        [Exact("hwbench: error: empty.duckdb is not a hwbench DuckDB mirror (an empty file)")],
+        "init-db-db-is-empty",
+        files={"empty.duckdb": b""},
+    ),
+    case(
+        ["init-db", "--model", "bert-tiny", "--hardware", "cpu", "--db-path", "other.duckdb"],
+        [NOT_A_MIRROR],
+        "init-db-db-is-another-duckdb",
+        files={"other.duckdb": FOREIGN_DUCKDB},
+    ),
+    case(
+        ["query", "SELECT 1", "--db-path", "other.duckdb"],
+        [NOT_A_MIRROR],
+        "query-db-is-another-duckdb",
+        files={"other.duckdb": FOREIGN_DUCKDB},
+    ),
+    # --- --prices / --power: checked before they are read, whatever they hold
+    case(
+        ["recommend", "--prices", "prices.yaml"],
+        [Exact("hwbench: error: --prices: cannot read prices.yaml: binary content, not YAML text")],
+        "recommend-prices-binary",
+        files={"prices.yaml": bytes(range(128, 256))},
+    ),
+    case(
+        ["recommend", "--power", "power.yaml"],
+        [Exact("hwbench: error: --power: cannot read power.yaml: binary content, not YAML text")],
+        "recommend-power-nul-bytes",
+        files={"power.yaml": b"cpu: 65\n\0\0\0\n"},
+    ),
+    case(
+        ["recommend", "--prices", "prices.yaml"],
+        [Exact("hwbench: error: --prices: prices.yaml is too large (over 1 MB); it should map platforms to $/hour")],
+        "recommend-prices-huge",
+        files={"prices.yaml": Sparse(2**21)},
+    ),
+    case(
+        ["recommend", "--prices", "p" * 295 + ".yaml"],
+        [Exact(f"hwbench: error: --prices: cannot read {'p' * 60}... (300 characters): File name too long")],
+        "recommend-prices-name-too-long",
+    ),
+    # --- search: a memory limit above all the memory there is cannot bind
+    case(
+        [*SEARCH, "--memory-limit", "100000000"],
+        [Exact(f"hwbench: error: --memory-limit 100000000 MB cannot bind: this host has {_host_mb()} MB")],
+        "search-memory-over-host",
+    ),
+    # --- sync: an mlflow.db that MLflow cannot read is refused, naming it; no mirror appears
+    case(
+        ["sync"],
+        [Exact("hwbench: error: {tmp}/mlflow.db is a damaged MLflow store (SQLite: database disk image is malformed)")],
+        "sync-mlflow-db-truncated",
+        files={"mlflow.db": TRUNCATED_STORE},
+    ),
+    case(
+        ["sync"],
+        [Exact("hwbench: error: {tmp}/mlflow.db is not an MLflow store (not an SQLite database)")],
+        "sync-mlflow-db-random-bytes",
+        files={"mlflow.db": GARBAGE},
+    ),
+    case(
+        ["sync", "--tracking-uri", "sqlite:///notes.db"],
+        [Exact("hwbench: error: {tmp}/notes.db is not an MLflow store (an SQLite database without MLflow's tables)")],
+        "sync-mlflow-db-another-sqlite",
+        files={"notes.db": SQLITE_OTHER},
+    ),
+    case(
+        ["sync"],
+        [Exact("hwbench: error: no MLflow store at {tmp}/mlflow.db: nothing to sync (run `hwbench run`)")],
+        "sync-mlflow-db-empty",
+        files={"mlflow.db": b""},
+    ),
+]
+
+
 def _full(p):
     """The older rows, (argv, fragments), as full rows: no files, exit 2."""
     return p if len(p.values) == 4 else pytest.param(*p.values, {}, 2, id=p.id)
@@ -470,16 +682,19 @@ class Outcome:
     proc: subprocess.CompletedProcess[str]
     before: dict[str, str]
     after: dict[str, str]
+    root: Path
 
 
-def _create(root: Path, files: dict, template: Path | None) -> None:
+def _create(root: Path, files: dict, templates: dict) -> None:
     for rel, content in files.items():
         path = root / rel
         if content is DIR:
             path.mkdir()
-        elif content is MIRROR:
-            assert template is not None
-            shutil.copyfile(template, path)
+        elif any(content is t for t in TEMPLATES):
+            shutil.copyfile(templates[id(content)], path)
+        elif isinstance(content, Sparse):
+            with path.open("wb") as f:
+                f.truncate(int(content))
         elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
@@ -495,12 +710,30 @@ def _snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def _execute(root: Path, argv: list[str], files: dict, template: Path | None) -> Outcome:
+def _execute(root: Path, argv: list[str], files: dict, templates: dict) -> Outcome:
     """Lay out the row's files in its own empty cwd, run the CLI there, snapshot around it."""
-    _create(root, files, template)
+    _create(root, files, templates)
     before = _snapshot(root)
     proc = run_cli([a.replace("{tmp}", str(root)) for a in argv], root, CLI_TIMEOUT_S)
-    return Outcome(proc, before, _snapshot(root))
+    return Outcome(proc, before, _snapshot(root), root)
+
+
+def _templates(rows: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """id(sentinel) → a file made once, for the sentinels the selected rows use."""
+    used = {id(c) for params in rows.values() for c in params["files"].values()}
+    out = {}
+    if id(MIRROR) in used:
+        from hwbench_mlflow.store import MirrorStore
+
+        out[id(MIRROR)] = tmp_path_factory.mktemp("mirror") / "hwbench.duckdb"
+        MirrorStore(out[id(MIRROR)]).close()
+    if id(FOREIGN_DUCKDB) in used:
+        import duckdb
+
+        out[id(FOREIGN_DUCKDB)] = tmp_path_factory.mktemp("foreign") / "other.duckdb"
+        with duckdb.connect(str(out[id(FOREIGN_DUCKDB)])) as con:
+            con.execute("CREATE TABLE measurements AS SELECT 1 AS x")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -511,16 +744,11 @@ def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         for item in request.session.items
         if getattr(item, "function", None) is test_bad_input_is_one_line_exit_2_and_writes_nothing
     }
-    template = None
-    if any(MIRROR in params["files"].values() for params in rows.values()):
-        from hwbench_mlflow.store import MirrorStore
-
-        template = tmp_path_factory.mktemp("mirror") / "hwbench.duckdb"
-        MirrorStore(template).close()
+    templates = _templates(rows, tmp_path_factory)
     roots = {row: tmp_path_factory.mktemp("case") for row in rows}
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return {
-            row: pool.submit(_execute, roots[row], params["argv"], params["files"], template)
+            row: pool.submit(_execute, roots[row], params["argv"], params["files"], templates)
             for row, params in rows.items()
         }
 
@@ -545,7 +773,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert line.startswith("hwbench: error:"), detail
     assert proc.returncode == code, detail
     for fragment in fragments:
-        assert fragment in line, f"missing {fragment!r}{detail}"
+        if isinstance(fragment, Exact):
+            expected = fragment.replace("{tmp}", str(result.root.resolve()))
+            assert line == expected, f"expected the line {expected!r}{detail}"
+        else:
+            assert fragment in line, f"missing {fragment!r}{detail}"
     assert proc.stdout == "", detail
     assert result.after == result.before, (
         f"the command created, changed or removed files{detail}\nbefore={sorted(result.before)}"

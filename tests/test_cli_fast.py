@@ -162,9 +162,10 @@ def test_ui_opens_the_experiment_of_the_newest_sweep(tmp_path: Path) -> None:
     client.create_run("0", tags={N.T_ROLE: "sweep"})  # newer: `mlflow run` without --experiment-name
     client.create_run(named, tags={N.T_ROLE: "report"})  # a reading command's record is not a sweep
     proc = run_cli(["ui", "--print-url", "--tracking-uri", uri], tmp_path, timeout=60)
-    assert proc.stdout == "http://127.0.0.1:5000/#/experiments/0/runs?workflowType=machine_learning\n", proc.stderr
+    view = "&viewStateShareKey=hwbench"  # hwbench's saved view of the runs table (columns)
+    assert proc.stdout == f"http://127.0.0.1:5000/#/experiments/0/runs?workflowType=machine_learning{view}\n"
     proc = run_cli(["ui", "--print-url", "--tracking-uri", uri, "--experiment", "hwbench"], tmp_path, timeout=60)
-    assert proc.stdout == f"http://127.0.0.1:5000/#/experiments/{named}/runs?workflowType=machine_learning\n"
+    assert proc.stdout == f"http://127.0.0.1:5000/#/experiments/{named}/runs?workflowType=machine_learning{view}\n"
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a system python without hwbench's packages")

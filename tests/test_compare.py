@@ -238,3 +238,57 @@ def test_baseline_sweep_and_bad_input(mirror):
     for args, message in cases:
         proc = run_cli(args, mirror)
         assert proc.returncode == 2 and proc.stderr.strip() == message, (args, proc.stderr)
+
+
+def _files(d) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (  # was a `regression` with p = 0 and exit 1
+            lambda f: f.assign(throughput_samples_per_s=[float("inf")] * 8),
+            "throughput_samples_per_s must be a finite number > 0, got inf in row 1, inf in row 2, inf in row 3"
+            " and 5 more",
+        ),
+        (  # was an `improvement` of inf
+            lambda f: f.assign(throughput_samples_per_s=0.0, latency_p50_ms=0.0),
+            "throughput_samples_per_s must be a finite number > 0, got 0 in row 1, 0 in row 2, 0 in row 3 and 5 more",
+        ),
+        (  # was `inconclusive`
+            lambda f: f.assign(latency_p50_ms=[float("nan")] + [1.0] * 7),
+            "latency_p50_ms must be a finite number > 0, got NaN in row 1",
+        ),
+        (  # was a raw TypeError
+            lambda f: f.assign(latency_p50_ms=["fast"] + [1.0] * 7),
+            "latency_p50_ms must be a finite number > 0, got 'fast' in row 1",
+        ),
+        (  # was compared twice
+            lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True),
+            "the same configuration on several rows: rows 1 and 9 (bert-tiny cpu/torch/fp32 batch 1"
+            " inference/latency); keep one row of each",
+        ),
+    ],
+    ids=["inf", "all-zero", "nan", "string", "duplicated"],
+)
+def test_a_baseline_that_cannot_be_compared_is_refused_naming_its_rows(mirror, baseline_csv, edit, message):
+    d = mirror
+    frame = edit(pd.read_csv(baseline_csv).sort_values(["hardware", "batch_size"], ignore_index=True))
+    frame.to_csv(d / "bad-base.csv", index=False)
+    before = _files(d)
+    proc = run_cli(["compare", "--db-path", str(d / "hwbench.duckdb"), "--compare-to", "bad-base.csv"], d, 120)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (
+        2,
+        f"hwbench: error: --compare-to: bad-base.csv: {message}\n",
+        "",
+    )
+    assert _files(d) == before  # nothing logged to MLflow, nothing written
+    (d / "bad-base.csv").unlink()
+    # the same frame handed to the API is refused the same way
+    from hwbench_mlflow.comparative import compare_to_baseline
+    from hwbench_mlflow.errors import BadInputError
+
+    with pytest.raises(BadInputError) as err:
+        compare_to_baseline(d / "hwbench.duckdb", frame)
+    assert str(err.value) == f"baseline: {message}"

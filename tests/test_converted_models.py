@@ -40,8 +40,8 @@ def test_openvino_and_onnxruntime_runs_log_their_model_files(tmp_path):
     client = MlflowClient(uri)
     runs = {r.info.run_name: r for r in child_runs(uri)}
     assert set(runs) == {
-        "bert-tiny/openvino/openvino/fp32/b2/inference",
-        "bert-tiny/cpu/onnxruntime/int8/b2/inference",
+        "fp32 b2 · openvino/openvino · bert-tiny · inference",
+        "int8 b2 · cpu/onnxruntime · bert-tiny · inference",
     }
     for run in runs.values():
         p, m = run.data.params, run.data.metrics

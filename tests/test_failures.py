@@ -46,15 +46,15 @@ def test_absent_hardware_gives_unavailable_runs_and_the_sweep_goes_on(tmp_path):
     runs = {r.info.run_name: r for r in child_runs(uri)}
     assert len(runs) == 4
     for prec in ("fp32", "fp16"):
-        r = runs[f"bert-tiny/cuda/torch/{prec}/b1/inference"]
+        r = runs[f"{prec} b1 · cuda/torch · bert-tiny · inference"]
         assert r.info.status == "FAILED" and r.data.metrics == {}
         assert r.data.tags[N.T_STATUS] == "failed"
         assert r.data.tags[N.T_ERROR_CATEGORY] == "unavailable"
         assert r.data.tags[N.T_ERROR_MESSAGE].startswith("cuda is not available on this host: ")
         assert r.data.params["device"] == "none"
-    ok = runs["bert-tiny/cpu/torch/fp32/b1/inference"]
+    ok = runs["fp32 b1 · cpu/torch · bert-tiny · inference"]
     assert ok.info.status == "FINISHED" and ok.data.metrics[N.M_LAT_P50] > 0
-    fp16 = runs["bert-tiny/cpu/torch/fp16/b1/inference"]
+    fp16 = runs["fp16 b1 · cpu/torch · bert-tiny · inference"]
     native_fp16 = bool(set(detect_hardware().get("cpu").details["flags"]) & {"avx512_fp16", "amx_fp16"})
     if not native_fp16:  # incompatible: never started, recorded as skipped with the reason
         assert fp16.info.status == "FINISHED" and fp16.data.metrics == {}
@@ -202,10 +202,10 @@ def test_sigkilled_worker_in_a_sweep_is_a_failed_run_and_the_sweep_goes_on(tmp_p
     assert proc.returncode == 1, err
     assert "1 of 2 config(s) failed" in err
     parent, runs = _sweep_runs(uri)
-    dead = runs["bert-tiny/cpu/torch/fp32/b1/inference"]
+    dead = runs["fp32 b1 · cpu/torch · bert-tiny · inference"]
     assert dead.info.status == "FAILED" and dead.data.tags[N.T_ERROR_CATEGORY] == "oom"
     assert dead.data.tags[N.T_ERROR_MESSAGE] == "worker killed by SIGKILL (the kernel OOM killer is the usual cause)"
-    after = runs["bert-tiny/cpu/torch/fp32/b2/inference"]
+    after = runs["fp32 b2 · cpu/torch · bert-tiny · inference"]
     assert after.info.status == "FINISHED" and after.data.metrics[N.M_LAT_P50] > 0
     assert parent.info.status == "FAILED"
 
@@ -232,7 +232,7 @@ def test_ctrl_c_mid_sweep_exits_130_ends_the_worker_and_closes_the_parent(tmp_pa
     assert parent.info.status == "KILLED" and "Interrupted" in parent.data.tags[N.MLFLOW_RUN_NOTE]
     # the interrupted config left no half run: only finished ones, in plan order
     assert 1 <= len(runs) < 3
-    assert list(runs) == [f"bert-tiny/cpu/torch/fp32/b{b}/inference" for b in range(1, len(runs) + 1)]
+    assert list(runs) == [f"fp32 b{b} · cpu/torch · bert-tiny · inference" for b in range(1, len(runs) + 1)]
     assert {r.info.status for r in runs.values()} == {"FINISHED"}
     # the mirror is consistent: a sync after the interruption holds exactly the finished runs
     sync = run_cli(["sync", "--tracking-uri", uri, "--db-path", str(tmp_path / "m.duckdb")], tmp_path)

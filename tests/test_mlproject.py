@@ -60,8 +60,8 @@ def test_benchmark_entry_point_makes_the_project_run_the_parent(tmp_path):
     assert "Runs: experiment 'mlproject', sweep run" in proc.stdout  # where `mlflow run` put them, not 'hwbench'
     runs = child_runs(uri)
     assert sorted(r.info.run_name for r in runs) == [
-        "bert-tiny/cpu/torch/fp32/b1/inference",
-        "bert-tiny/cpu/torch/fp32/b2/inference",
+        "fp32 b1 · cpu/torch · bert-tiny · inference",
+        "fp32 b2 · cpu/torch · bert-tiny · inference",
     ]
     client = MlflowClient(uri)
     parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])

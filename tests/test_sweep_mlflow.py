@@ -34,7 +34,7 @@ def test_cli_exit_codes_and_output(store):
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
     out = store["inference"].stdout
-    assert "bert-tiny/cpu/torch/int8/b4/inference" in out
+    assert "int8 b4 · cpu/torch · bert-tiny · inference" in out
     assert "mlflow ui --backend-store-uri sqlite:///" in out
 
 
@@ -43,7 +43,7 @@ def test_every_contract_param_metric_and_tag(store):
     assert len(runs) == 6
     names = _by_name(runs)
     assert set(names) == {
-        f"bert-tiny/cpu/torch/{p}/b{b}/{m}"
+        f"{p} b{b} · cpu/torch · bert-tiny · {m}"
         for p, m in (("fp32", "inference"), ("int8", "inference"), ("fp32", "training"))
         for b in (1, 4)
     }
@@ -65,7 +65,7 @@ def test_every_contract_param_metric_and_tag(store):
         assert p["scenario"] == "latency"
         assert p["input_shape"] == f"input_ids=[{p['batch_size']},128];attention_mask=[{p['batch_size']},128]"
         assert p["allocator"] == "glibc" and p["malloc_settings"] == "tuned" and int(p["torch_num_threads"]) >= 1
-        assert r.info.run_name == f"bert-tiny/cpu/torch/{p['precision']}/b{p['batch_size']}/{p['mode']}"
+        assert r.info.run_name == f"{p['precision']} b{p['batch_size']} · cpu/torch · bert-tiny · {p['mode']}"
 
 
 def test_metric_relations(store):
@@ -106,13 +106,13 @@ def test_raw_samples_artifact_reproduces_the_metrics(store, tmp_path):
 
 def test_precision_and_mode_recorded(store):
     names = _by_name(child_runs(store["uri"]))
-    int8 = names["bert-tiny/cpu/torch/int8/b4/inference"].data.params
+    int8 = names["int8 b4 · cpu/torch · bert-tiny · inference"].data.params
     assert "quantize_dynamic" in int8["quantization"]
     assert int(int8["quantized_linear_layers"]) == 13  # 2 layers × 6 Linear + the pooler
     assert int8["output_dtype"] == "float32"
-    train = names["bert-tiny/cpu/torch/fp32/b4/training"].data.params
+    train = names["fp32 b4 · cpu/torch · bert-tiny · training"].data.params
     assert train["mode"] == "training" and "backward" in train["training_step"]
-    assert names["bert-tiny/cpu/torch/fp32/b1/inference"].data.params["quantization"] == "none"
+    assert names["fp32 b1 · cpu/torch · bert-tiny · inference"].data.params["quantization"] == "none"
 
 
 def test_parent_run_summarises_the_sweep(store, tmp_path):
@@ -141,3 +141,39 @@ def test_output_file_matches_mlflow(store):
     runs = {r.info.run_id: r for r in child_runs(store["uri"])}
     for row in df.itertuples():
         assert row.latency_p50_ms == pytest.approx(runs[row.run_id].data.metrics[N.M_LAT_P50])
+
+
+def test_run_name_starts_with_what_tells_configs_apart(tmp_path):
+    """MLflow's runs table shows a name's start: precision and batch come first, the model after."""
+    from hwbench_mlflow.cli import CONFIG_CELL_WIDTH, _fit_config_name
+    from hwbench_mlflow.config import BenchmarkConfig
+
+    def name(model="bert-tiny", hw="cpu", backend="torch", device="cpu", precision="fp32", batch=8, **kw):
+        return BenchmarkConfig(model, hw, backend, device, precision, batch, **kw).run_name
+
+    assert name() == "fp32 b8 · cpu/torch · bert-tiny · inference"
+    assert name(precision="int8", batch=1, mode="training") == "int8 b1 · cpu/torch · bert-tiny · training"
+    assert name(scenario="throughput") == "fp32 b8 · cpu/torch · bert-tiny · inference · throughput"
+    assert name(hw="cuda", device="cuda:0") == "fp32 b8 · cuda/torch · bert-tiny · inference"
+    assert name(hw="cuda", device="cuda:1") == "fp32 b8 · cuda:1/torch · bert-tiny · inference"
+    assert (
+        name(hw="qnn", backend="onnxruntime", device="htp") == "fp32 b8 · qnn:htp/onnxruntime · bert-tiny · inference"
+    )
+    # a local model by its last path component; a Hugging Face id (org/name) whole
+    local = tmp_path / "models" / "my-bert"
+    local.mkdir(parents=True)
+    assert name(model=str(local)) == "fp32 b8 · cpu/torch · my-bert · inference"
+    assert name(model=f"{local}/") == "fp32 b8 · cpu/torch · my-bert · inference"
+    assert name(model="./rel/model.onnx") == "fp32 b8 · cpu/torch · model.onnx · inference"
+    assert name(model="prajjwal1/bert-tiny") == "fp32 b8 · cpu/torch · prajjwal1/bert-tiny · inference"
+
+    # the terminal table's config cell: a long name keeps its start and end, the model loses its middle
+    short = name()
+    assert _fit_config_name(short) == short
+    long_model = "sentence-transformers/all-MiniLM-L6-v2-finetuned-on-a-very-long-dataset-name-epoch3"
+    long = name(model=long_model, backend="onnxruntime", precision="int8", batch=128, scenario="throughput")
+    cut = _fit_config_name(long)
+    assert len(long) > CONFIG_CELL_WIDTH and len(cut) == CONFIG_CELL_WIDTH
+    assert cut.startswith("int8 b128 · cpu/onnxruntime · sentence") and cut.endswith("epoch3 · inference · throughput")
+    assert "…" in cut.split(" · ")[2] and cut.count("…") == 1
+    assert _fit_config_name("x" * 100) == "x" * 47 + "…" + "x" * 24  # not a config name: its middle goes

@@ -481,5 +481,5 @@ def test_query_without_a_mirror_says_what_to_do(tmp_path):
     )
     (tmp_path / "junk.duckdb").write_text("not a database")
     proc = run_cli(["query", "SELECT 1", "--db-path", "junk.duckdb"], tmp_path)
-    assert proc.returncode == 2 and "is not a hwbench DuckDB file" in proc.stderr
+    assert proc.returncode == 2 and "is not a hwbench DuckDB mirror" in proc.stderr
     assert os.path.getsize(tmp_path / "junk.duckdb") == len("not a database")

@@ -1,13 +1,15 @@
 """The MLflow UI, seen in a real browser: ``hwbench ui`` over a store holding a real sweep,
 opened in Debian's Chromium through playwright (no browser download: /usr/bin/chromium).
 
-The page at the URL ``hwbench ui`` prints must be the runs table: the sweep parent run,
-its nested config runs once expanded, and metric columns whose cells hold the logged values.
-HWBENCH_UI_SCREENSHOT=path also writes the screenshot there (how docs/ui-runs.png is made).
+The page at the URL ``hwbench ui`` prints must be the runs table in hwbench's saved view: the
+sweep parent run, its nested config runs once expanded, whole config names (precision and batch
+first), and param and metric columns, without a click on "Columns", whose cells hold the logged
+values. HWBENCH_UI_SCREENSHOT=path also writes the screenshot there (how docs/ui-runs.png is made).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,15 +25,23 @@ import requests
 
 from hwbench_mlflow import names as N
 from hwbench_mlflow.browsers import BASE_FLAGS
-from hwbench_mlflow.ui_url import base_url, runs_url
+from hwbench_mlflow.ui_url import (
+    RUNS_VIEW_KEY,
+    RUNS_VIEW_NAME,
+    SHARED_VIEW_TAG_PREFIX,
+    base_url,
+    runs_url,
+    runs_view_state,
+)
 from tests._servers import free_port
 from tests._util import FAST, clean_env, run_cli
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [*BASE_FLAGS, "--disable-gpu"]
 VIEWPORT = {"width": 1800, "height": 900}
-METRICS = (N.M_LAT_P50, N.M_THROUGHPUT)
-CHILDREN = ("bert-tiny/cpu/torch/fp32/b1/inference", "bert-tiny/cpu/torch/fp32/b2/inference")
+METRICS = (N.M_LAT_P50, N.M_THROUGHPUT, N.M_MEMORY_PEAK)
+PARAMS = ("precision", "batch_size", "backend")
+CHILDREN = ("fp32 b1 · cpu/torch · bert-tiny · inference", "fp32 b2 · cpu/torch · bert-tiny · inference")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 if not os.access(CHROMIUM, os.X_OK):
@@ -122,9 +132,17 @@ def test_runs_page_shows_sweep_children_and_metrics(tmp_path: Path) -> None:
 
     # The experiment first, so that the UI (which starts slowly) comes up while the sweep runs.
     exp_id = MlflowClient(uri).create_experiment(N.DEFAULT_EXPERIMENT)
-    expected_url = runs_url(base, exp_id)
-    assert expected_url == f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+    expected_url = runs_url(base, exp_id, RUNS_VIEW_KEY)
+    assert expected_url == (
+        f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?workflowType=machine_learning&viewStateShareKey=hwbench"
+    )
     assert _print_url(uri, port) == expected_url
+    # ... which added the saved view it names to the experiment, as MLflow's "Views" menu reads it
+    tag = MlflowClient(uri).get_experiment(exp_id).tags[SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY]
+    view = json.loads(tag)
+    assert view["name"] == RUNS_VIEW_NAME and json.loads(view["state"]) == runs_view_state()
+    assert _print_url(uri, port) == expected_url  # once: a second ask keeps the view as it is
+    assert MlflowClient(uri).get_experiment(exp_id).tags[SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY] == tag
 
     server, url = _start_ui(uri, port, tmp_path)
     try:
@@ -161,10 +179,12 @@ def test_runs_page_shows_sweep_children_and_metrics(tmp_path: Path) -> None:
 
 
 def _check_runs_page(page: Any, parent: Any, children: dict[str, Any], tmp_path: Path) -> Path:
-    """Runs table of the ML view: parent listed, children after expanding it, metric columns and values."""
+    """Runs table of the ML view in hwbench's saved view: parent listed, children after expanding
+    it with their whole names, param and metric columns (no click on "Columns") with the values."""
     parent_row = page.locator(f'.ag-center-cols-container .ag-row[row-id="{parent.info.run_id}"]')
     page.get_by_text(parent.info.run_name, exact=True).wait_for()
     assert "/runs" in page.url and "workflowType=machine_learning" in page.url, page.url
+    assert f"viewStateShareKey={RUNS_VIEW_KEY}" in page.url, page.url
     for name in CHILDREN:  # nested: hidden until the parent row is expanded
         assert page.get_by_text(name, exact=True).count() == 0
     name_cell = f'.ag-pinned-left-cols-container .ag-row[row-id="{parent.info.run_id}"] .ag-cell[col-id^="attributes"]'
@@ -175,25 +195,42 @@ def _check_runs_page(page: Any, parent: Any, children: dict[str, Any], tmp_path:
     close = page.locator('button[data-component-id="mlflow.assistant.chat_panel.close"]')
     if close.count():  # the assistant side panel covers the right of the table
         close.first.click()
-    page.get_by_role("button", name="Columns").click()
-    for metric in METRICS:
-        page.locator(f'.du-bois-light-tree-treenode:has([title="{metric}"]) .du-bois-light-tree-checkbox').click()
-    page.keyboard.press("Escape")
-    for metric in METRICS:
-        page.locator(f'.ag-header-cell[col-id="metrics.`{metric}`"]').wait_for()
-        assert page.locator(f'.ag-header-cell[col-id="metrics.`{metric}`"]').inner_text().strip() == metric
+    page.get_by_text(RUNS_VIEW_NAME, exact=True).wait_for()  # the "Views" menu names the view open
+    columns = [f"params.`{p}`" for p in PARAMS] + [f"metrics.`{m}`" for m in METRICS]
+    for col_id in columns:  # the view's columns, without a click on "Columns"
+        page.locator(f'.ag-header-cell[col-id="{col_id}"]').wait_for()
+    left = {c: page.locator(f'.ag-header-cell[col-id="{c}"]').bounding_box()["x"] for c in columns}
+    assert sorted(columns, key=left.__getitem__) == columns, left  # in the view's order (the DOM's is not)
+    for col_id, key in zip(columns, (*PARAMS, *METRICS), strict=True):
+        assert page.locator(f'.ag-header-cell[col-id="{col_id}"]').inner_text().strip() == key
 
-    def cell(run_id: str, metric: str) -> str:
+    def cell(run_id: str, col_id: str) -> str:
         row = page.locator(f'.ag-center-cols-container .ag-row[row-id="{run_id}"]')
-        return row.locator(f'.ag-cell[col-id="metrics.`{metric}`"]').inner_text().strip()
+        return row.locator(f'.ag-cell[col-id="{col_id}"]').inner_text().strip()
 
+    for name, run in children.items():
+        # the whole name shows: no part of it is cut off by the name column (precision and batch first)
+        link = page.locator(".ag-pinned-left-cols-container").get_by_text(name, exact=True)
+        clipped = link.evaluate(
+            """el => { const out = [];
+                for (let e = el; e && !e.classList.contains('ag-row'); e = e.parentElement)
+                    if (e.scrollWidth > e.clientWidth + 1) out.push(e.className || e.tagName);
+                return out; }"""
+        )
+        assert clipped == [], (name, clipped)
+        for key in PARAMS:
+            assert cell(run.info.run_id, f"params.`{key}`") == run.data.params[key], (name, key)
+        assert (cell(run.info.run_id, "params.`precision`"), cell(run.info.run_id, "params.`batch_size`")) == (
+            name.split()[0],
+            name.split()[1][1:],
+        )
     for metric in METRICS:
-        assert cell(parent.info.run_id, metric) == "-"  # the sweep run logs no config metrics
+        assert cell(parent.info.run_id, f"metrics.`{metric}`") == "-"  # the sweep run logs no config metrics
         for name, run in children.items():
-            shown, logged = cell(run.info.run_id, metric), run.data.metrics[metric]
+            shown, logged = cell(run.info.run_id, f"metrics.`{metric}`"), run.data.metrics[metric]
             assert logged > 0 and float(shown) == pytest.approx(logged, rel=1e-9), (name, metric, shown, logged)
     assert parent_row.count() == 1
-    page.wait_for_timeout(500)  # let the column change settle before the screenshot
+    page.wait_for_timeout(500)  # let the table settle before the screenshot
     shot = tmp_path / "ui-runs.png"
     page.screenshot(path=str(shot))
     return shot

@@ -181,3 +181,16 @@ def test_layout_option_gives_the_layout() -> None:
         "vertical",
         "table",
     ]
+
+
+def test_piped_output_honours_columns(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.duckdb")
+    assert run_cli(["init-db", "--db-path", db], tmp_path).returncode == 0
+    sql = "SELECT " + ", ".join(f"'value-{i:02d}' AS column_{i:02d}" for i in range(12))  # ~145 wide as a table
+    at_100 = run_cli(["query", sql, "--db-path", db], tmp_path, COLUMNS="100")
+    assert at_100.returncode == 0, at_100.stderr
+    assert max(len(line) for line in at_100.stdout.splitlines()) <= 100, at_100.stdout
+    assert "[ row 1 ]" in at_100.stdout  # too wide for 100: records
+    at_160 = run_cli(["query", sql, "--db-path", db], tmp_path)  # the tests' default: COLUMNS=160
+    assert "[ row 1 ]" not in at_160.stdout and "value-11" in at_160.stdout.splitlines()[3], at_160.stdout
+    assert 100 < max(len(line) for line in at_160.stdout.splitlines()) <= 160
