@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,3 +62,51 @@ SYNC_KILLED_AFTER_RESULTS = (
     "from hwbench_mlflow.mirror_sync import sync\n"
     "sync(None if sys.argv[1] == '-' else sys.argv[1], sys.argv[2])\n"
 )
+
+
+def log_synthetic_config(
+    client: Any,
+    exp_id: str,
+    config: tuple[str, str, str, str],
+    batch: int,
+    throughput: float,
+    *,
+    samples: int,
+    spread: float,
+    seed: int,
+    model_name: str | None = None,
+) -> str:
+    """A FINISHED config run with normal raw samples around ``batch / throughput`` (tests that
+    need many configs fast: plots, compare); ``config`` = (model, hardware, backend, device)."""
+    import numpy as np
+    from mlflow.entities import Metric, Param, RunTag
+
+    from hwbench_mlflow import names as N
+    from hwbench_mlflow.measure import Measurement
+
+    model, hw, backend, device = config
+    latency = batch * 1000.0 / throughput
+    raw = np.random.default_rng(seed).normal(latency, spread * latency, samples)
+    m = Measurement(tuple(raw), batch, float(raw.sum()) / 1000.0)
+    tags = {N.T_ROLE: "config", N.T_STATUS: "success", N.T_HOST: "h", N.T_SWEEP_ID: "s1", N.T_IS_SIMULATED: "false"}
+    run_id = client.create_run(exp_id, tags=tags).info.run_id
+    params = {
+        "model": model,
+        "model_name": model_name or model,
+        "hardware": hw,
+        "device": device,
+        "backend": backend,
+        "precision": "fp32",
+        "batch_size": batch,
+        "mode": "inference",
+        "scenario": "latency",
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), 0, 0) for k, v in {**m.metrics(), N.M_MEMORY_PEAK: 300.0 + batch}.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag("mlflow.runName", f"{model}/{hw}/b{batch}")],
+    )
+    client.log_dict(run_id, {"unit": "ms", "latencies_ms": list(raw)}, N.A_RAW_SAMPLES)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
 
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
-from hwbench_mlflow.measure import Measurement, quantile_ci
-from tests._util import run_cli
+from hwbench_mlflow.measure import quantile_ci
+from tests._util import log_synthetic_config, run_cli
 
 # throughput (samples/s) by platform and batch: cpu saturates at batch 4 (>= 95 % of its best)
 CURVES = {
@@ -26,33 +25,11 @@ N_SAMPLES = 200
 
 
 def log_config(client: MlflowClient, exp_id: str, hw: str, backend: str, device: str, batch: int, thr: float) -> str:
-    rng = np.random.default_rng(batch * 7 + len(hw))
-    latency = batch * 1000.0 / thr
-    samples = rng.normal(latency, 0.03 * latency, N_SAMPLES)
-    m = Measurement(tuple(samples), batch, float(samples.sum()) / 1000.0)
-    tags = {N.T_ROLE: "config", N.T_STATUS: "success", N.T_HOST: "h", N.T_SWEEP_ID: "s1", N.T_IS_SIMULATED: "false"}
-    run = client.create_run(exp_id, tags=tags, run_name=f"{hw}/b{batch}")
-    params = {
-        "model": "bert-tiny",
-        "model_name": "prajjwal1/bert-tiny",
-        "hardware": hw,
-        "device": device,
-        "backend": backend,
-        "precision": "fp32",
-        "batch_size": batch,
-        "mode": "inference",
-        "scenario": "latency",
-    }
-    metrics = {**m.metrics(), N.M_MEMORY_PEAK: 300.0 + batch}
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
-        params=[Param(k, str(v)) for k, v in params.items()],
-        tags=[RunTag("mlflow.runName", f"{hw}/b{batch}")],
-    )
-    client.log_dict(run.info.run_id, {"unit": "ms", "latencies_ms": list(samples)}, N.A_RAW_SAMPLES)
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
+    config = ("bert-tiny", hw, backend, device)
+    return log_synthetic_config(
+        client, exp_id, config, batch, thr, samples=N_SAMPLES, spread=0.03, seed=batch * 7 + len(hw),
+        model_name="prajjwal1/bert-tiny",
+    )  # fmt: skip
 
 
 def build_mirror(d, extra=()) -> str:

@@ -15,11 +15,10 @@ import pytest
 from matplotlib.container import ErrorbarContainer
 from matplotlib.text import Annotation
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
 
 import hwbench_mlflow as hb
-from hwbench_mlflow import names as N
-from hwbench_mlflow.measure import Measurement, quantile_ci
+from hwbench_mlflow.measure import quantile_ci
+from tests._util import log_synthetic_config
 
 N_SAMPLES = 60
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -33,33 +32,8 @@ N_CONFIGS = sum(len(c) for c in CURVES.values())  # 17
 
 
 def _log_config(client: MlflowClient, exp_id: str, key: tuple[str, str, str, str], batch: int, thr: float) -> None:
-    model, hw, backend, device = key
-    rng = np.random.default_rng(batch * 7 + len(hw) + len(model))
-    latency = batch * 1000.0 / thr
-    samples = rng.normal(latency, 0.05 * latency, N_SAMPLES)
-    m = Measurement(tuple(samples), batch, float(samples.sum()) / 1000.0)
-    tags = {N.T_ROLE: "config", N.T_STATUS: "success", N.T_HOST: "h", N.T_SWEEP_ID: "s1", N.T_IS_SIMULATED: "false"}
-    run = client.create_run(exp_id, tags=tags)
-    params = {
-        "model": model,
-        "model_name": model,
-        "hardware": hw,
-        "device": device,
-        "backend": backend,
-        "precision": "fp32",
-        "batch_size": batch,
-        "mode": "inference",
-        "scenario": "latency",
-    }
-    metrics = {**m.metrics(), N.M_MEMORY_PEAK: 300.0 + batch}
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
-        params=[Param(k, str(v)) for k, v in params.items()],
-        tags=[RunTag("mlflow.runName", f"{model}/{hw}/b{batch}")],
-    )
-    client.log_dict(run.info.run_id, {"unit": "ms", "latencies_ms": list(samples)}, N.A_RAW_SAMPLES)
-    client.set_terminated(run.info.run_id, "FINISHED")
+    seed = batch * 7 + len(key[1]) + len(key[0])
+    log_synthetic_config(client, exp_id, key, batch, thr, samples=N_SAMPLES, spread=0.05, seed=seed)
 
 
 def wide_mirror(d) -> str:
