@@ -26,7 +26,7 @@ def measure(args: argparse.Namespace, settings: object, batch: int) -> tuple[boo
     from hwbench_mlflow import names as N
     from hwbench_mlflow.config import BenchmarkConfig
     from hwbench_mlflow.hardware import detect_hardware
-    from hwbench_mlflow.runner import build_result
+    from hwbench_mlflow.results import build_result
     from hwbench_mlflow.worker import MemoryGuard, run_in_worker
 
     config = BenchmarkConfig(args.model, "cpu", "torch", "cpu", "fp32", batch)

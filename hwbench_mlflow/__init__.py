@@ -9,23 +9,53 @@ The public surface is small and imports nothing heavy until used::
     hb.sql("SELECT * FROM results")             # a DataFrame
     hb.search("bert-tiny", memory_limit_mb=2048)  # the best batch size that fits
     hb.recommend()                              # the five criteria, per model
+    hb.compare("hwbench.duckdb", hb.read_baseline("base.csv"))  # regressions against a baseline
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .config import MeasureSettings
+from .errors import BadInputError, HwbenchError
 
 __version__ = "0.1.0"
+
+# The public API: name → (module, function). Each is the real function, imported on first
+# use (PEP 562), so ``import hwbench_mlflow`` stays light and ``help(hb.run_benchmark)`` /
+# ``inspect.signature`` show its own parameters and docstring.
+_API = {
+    "run_benchmark": ("runner", "run_benchmark"),
+    "search": ("batch_search", "run_search"),
+    "sync": ("mirror_sync", "sync"),
+    "sql": ("store", "sql"),
+    "connect": ("store", "connect"),
+    "export": ("store", "export"),
+    "init_db": ("matrix", "init_db"),
+    "detect_hardware": ("hardware", "detect_hardware"),
+    "recommend": ("recommender", "recommend"),
+    "analyze": ("comparative", "analyze"),
+    "cross_platform": ("comparative", "cross_platform"),
+    "compare": ("comparative", "compare_to_baseline"),
+    "read_baseline": ("comparative", "read_baseline"),
+    "baseline_from_sweep": ("comparative", "baseline_from_sweep"),
+}
+
 __all__ = [
     "BadInputError",
     "HwbenchError",
     "MeasureSettings",
     "analyze",
+    "baseline_from_sweep",
+    "compare",
     "connect",
+    "cross_platform",
     "detect_hardware",
     "export",
     "init_db",
     "list_models",
+    "read_baseline",
     "recommend",
     "run_benchmark",
     "search",
@@ -33,82 +63,33 @@ __all__ = [
     "sync",
 ]
 
-from .config import MeasureSettings
-from .errors import BadInputError, HwbenchError
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from .batch_search import run_search as search
+    from .comparative import analyze, baseline_from_sweep, cross_platform, read_baseline
+    from .comparative import compare_to_baseline as compare
+    from .hardware import detect_hardware
+    from .matrix import init_db
+    from .mirror_sync import sync
+    from .recommender import recommend
+    from .runner import run_benchmark
+    from .store import connect, export, sql
 
 
-def run_benchmark(*args: Any, **kwargs: Any) -> Any:
-    """Benchmark a plan as nested MLflow runs; see :func:`hwbench_mlflow.runner.run_benchmark`."""
-    from .runner import run_benchmark as _run
-
-    return _run(*args, **kwargs)
-
-
-def sync(*args: Any, **kwargs: Any) -> Any:
-    """Mirror MLflow runs into DuckDB; see :func:`hwbench_mlflow.mirror_sync.sync`."""
-    from .mirror_sync import sync as _sync
-
-    return _sync(*args, **kwargs)
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _API[name]
+    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
 
 
-def search(*args: Any, **kwargs: Any) -> Any:
-    """Optuna batch-size search under a memory limit; see :func:`hwbench_mlflow.batch_search.run_search`."""
-    from .batch_search import run_search
-
-    return run_search(*args, **kwargs)
-
-
-def recommend(*args: Any, **kwargs: Any) -> Any:
-    """Recommendations from the DuckDB mirror; see :func:`hwbench_mlflow.recommender.recommend`."""
-    from .recommender import recommend as _recommend
-
-    return _recommend(*args, **kwargs)
-
-
-def analyze(*args: Any, **kwargs: Any) -> Any:
-    """Comparative analysis from the DuckDB mirror; see :func:`hwbench_mlflow.comparative.analyze`."""
-    from .comparative import analyze as _analyze
-
-    return _analyze(*args, **kwargs)
-
-
-def sql(query: str, db_path: str = "hwbench.duckdb") -> Any:
-    """A read-only query on the DuckDB mirror, as a DataFrame."""
-    from .store import sql as _sql
-
-    return _sql(query, db_path)
-
-
-def connect(db_path: str = "hwbench.duckdb") -> Any:
-    """A read-only DuckDB connection to the mirror (``connect().sql("...").df()``)."""
-    from .store import connect as _connect
-
-    return _connect(db_path)
-
-
-def export(*args: Any, **kwargs: Any) -> Any:
-    """Tables of the mirror to Parquet / CSV / JSON; see :func:`hwbench_mlflow.store.export`."""
-    from .store import export as _export
-
-    return _export(*args, **kwargs)
-
-
-def init_db(*args: Any, **kwargs: Any) -> Any:
-    """Schema + pending plan rows; see :func:`hwbench_mlflow.matrix.init_db`."""
-    from .matrix import init_db as _init
-
-    return _init(*args, **kwargs)
-
-
-def detect_hardware() -> Any:
-    """What is really present (see :mod:`hwbench_mlflow.hardware`)."""
-    from .hardware import detect_hardware as _detect
-
-    return _detect()
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
 
 
 def list_models() -> Any:
-    """The catalog as a DataFrame."""
+    """The catalog as a DataFrame: key, hf_id, category, inputs."""
     import pandas as pd
 
     from .catalog import CATALOG

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import optuna
 
     from .hardware import HardwareReport
-    from .runner import ConfigResult
+    from .results import ConfigResult
 
 # objective name → (metric, direction)
 OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -190,7 +190,7 @@ def _problem(
     seq_length: int,
     report: HardwareReport,
 ) -> _Problem:
-    from .runner import build_plan, precheck
+    from .plan import build_plan, precheck
 
     if objective not in OBJECTIVES:
         raise BadInputError(f"unknown objective '{objective}'; choose from {', '.join(OBJECTIVES)}")
@@ -407,7 +407,7 @@ class _Evaluator:
     def __call__(self, trial: optuna.Trial) -> None:
         from optuna.trial import TrialState
 
-        from .runner import build_result
+        from .results import build_result
         from .worker import run_in_worker
 
         p = self.problem
@@ -501,7 +501,7 @@ def run_search(
     nothing fits. Afterwards the DuckDB mirror ``db_path`` is synced (``None``: not).
     """
     from .hardware import detect_hardware
-    from .runner import as_list
+    from .plan import as_list
     from .tracking import SweepTracker, check_tracking_uri, redact_uri, resolve_tracking_uri
 
     if sampler not in SAMPLERS:

@@ -481,7 +481,7 @@ def run(
 def _print_not_measured(out: Any) -> None:
     """The platforms a default sweep left out, each with the reason (nothing is filled in for them)."""
     from .hardware import detect_hardware
-    from .runner import default_platforms
+    from .plan import default_platforms
 
     report = detect_hardware()
     missing = [p for p in report.platforms if not p.available]
@@ -777,7 +777,7 @@ def _print_summary(sweep: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from .runner import measurement_conditions
+    from .results import measurement_conditions
 
     t = Table(title=f"hwbench sweep {escape(sweep.sweep_id)}", show_lines=False)
     for col, just in (
@@ -965,7 +965,7 @@ def matrix(
     """
     from .hardware import detect_hardware
     from .matrix import compatibility_matrix, last_observed, last_observed_in_mirror
-    from .runner import select_models
+    from .plan import select_models
 
     specs = select_models(_items("--model", models) if models is not None else [], category, models is None)
     platforms = parse_choices("--hardware", hardware, N.PLATFORMS) if hardware is not None else list(N.PLATFORMS)

@@ -108,7 +108,7 @@ def compatibility_matrix(
     """One row per model × platform × backend × precision × mode (long format)."""
     import pandas as pd
 
-    from .runner import devices_for, precheck
+    from .plan import devices_for, precheck
 
     observed = observed or {}
     rows: list[dict[str, Any]] = []
@@ -161,7 +161,7 @@ def init_db(
     (default: the catalog × the platforms detected here), and this detection in the
     availability log. Existing rows stay; the plan's status comes from synced results."""
     from .hardware import detect_hardware
-    from .runner import devices_for, select_models
+    from .plan import devices_for, select_models
     from .store import DEFAULT_LOCK_TIMEOUT_S, MirrorStore, _connect, detection_rows, schema_version
 
     specs = select_models(list(models or []), category, all_models=models is None)

@@ -24,7 +24,7 @@ from .outbox import Outbox, PendingRun, is_unreachable, new_uid, write_run
 
 if TYPE_CHECKING:
     from .hardware import HardwareReport
-    from .runner import ConfigResult
+    from .results import ConfigResult
 
 VERSIONED_LIBRARIES = ("torch", "transformers", "mlflow", "numpy", "hwbench-mlflow")
 

@@ -30,7 +30,7 @@ from hwbench_mlflow.backends.torch_backend import reference_model
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.hardware import HardwareReport, PlatformInfo, detect_hardware
 from hwbench_mlflow.measure import StopRule
-from hwbench_mlflow.runner import build_result
+from hwbench_mlflow.results import build_result
 from hwbench_mlflow.worker import run_in_worker
 
 SEQ = 32

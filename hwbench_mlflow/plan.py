@@ -1,0 +1,118 @@
+"""What a sweep will measure: model selection, devices, the grid, and the checks made before any worker starts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import names as N
+from .backends import BACKEND_PLATFORMS, BACKENDS, get_backend_class
+from .catalog import CATALOG, DEFAULT_MODELS, ModelSpec, models_in_category, resolve_model
+from .config import DEFAULT_BACKEND, BenchmarkConfig
+from .errors import BadInputError
+from .hardware import HardwareReport
+
+
+def select_models(models: Iterable[str] = (), category: str | None = None, all_models: bool = False) -> list[ModelSpec]:
+    """Resolve the user's model selection; no selection means the default sweep."""
+    if category is not None and category not in N.CATEGORIES:
+        raise BadInputError(f"unknown category '{category}'; choose from {', '.join(N.CATEGORIES)}")
+    if all_models:
+        specs = list(CATALOG.values())
+    elif models:
+        specs = [resolve_model(m) for m in models]
+    elif category:
+        specs = models_in_category(category)
+    else:
+        specs = [CATALOG[k] for k in DEFAULT_MODELS]
+    if category:
+        specs = [s for s in specs if s.category == category]
+    if not specs:
+        raise BadInputError(f"no model matches category '{category}'")
+    return list(dict.fromkeys(specs))
+
+
+def devices_for(platform: str, report: HardwareReport, backend: str = "") -> list[str]:
+    """The devices a platform's configs run on: every OpenVINO device detected (CPU, GPU.0,
+    NPU, ...) and every WebNN device type, the browser's ``wasm`` for onnxruntime-web on the
+    CPU, the first device elsewhere; ``none`` when the platform is absent."""
+    if backend == "onnxruntime-web" and platform == "cpu":
+        return ["wasm"]
+    info = report.get(platform)
+    if not (info.available and info.devices):
+        return ["none"]
+    return list(info.devices) if platform in ("openvino", "webnn") else [info.devices[0]]
+
+
+def default_platforms(report: HardwareReport) -> list[str]:
+    """What a sweep without ``--hardware`` measures: every available platform except a WebGPU
+    whose only adapter is software (SwiftShader: a CPU rasteriser, hundreds of times slower
+    than the CPU itself); ``--hardware webgpu`` measures it all the same."""
+    return [p.platform for p in report.platforms if p.available and p.details.get("device_kind") != "software"]
+
+
+def build_plan(
+    specs: Sequence[ModelSpec],
+    hardware: Sequence[str] | None,
+    backends: Sequence[str] | None,
+    batch_sizes: Sequence[int],
+    precisions: Sequence[str],
+    modes: Sequence[str],
+    seq_length: int,
+    report: HardwareReport,
+    scenarios: Sequence[str] = ("latency",),
+    every_backend: bool = False,
+) -> list[BenchmarkConfig]:
+    """The grid of configs, in a stable order; ``hardware=None`` means every available platform.
+
+    Without ``backends``, each platform gets its own runtime (``DEFAULT_BACKEND``), or
+    every runtime that executes on it when ``every_backend`` (``--all``).
+    """
+    for b in backends or ():
+        if b not in BACKENDS:
+            raise BadInputError(f"unknown backend '{b}'; choose from {', '.join(BACKENDS)}")
+    if hardware is None:
+        hardware = [p for p in default_platforms(report) if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
+    plan = []
+    for spec, hw in itertools.product(specs, hardware):
+        if backends:
+            chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]]
+        elif every_backend:
+            chosen = [b for b, platforms in BACKEND_PLATFORMS.items() if hw in platforms]
+        else:
+            chosen = [DEFAULT_BACKEND[hw]]
+        if backends and not chosen:
+            raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
+        pairs = [(b, d) for b in chosen for d in devices_for(hw, report, b)]
+        for (backend, device), scenario, mode, precision, batch in itertools.product(
+            pairs, scenarios, modes, precisions, batch_sizes
+        ):
+            plan.append(BenchmarkConfig(spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length))
+    return plan
+
+
+def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str] | None:
+    """(category, reason) when a config cannot run here, decided before any worker starts."""
+    info = report.get(config.hardware)
+    if not info.available:
+        return "unavailable", f"{config.hardware} is not available on this host: {info.reason}"
+    if config.backend not in BACKENDS:
+        return "unsupported", f"no '{config.backend}' backend for {config.hardware} in this version of hwbench"
+    try:
+        backend_cls = get_backend_class(config.backend)
+    except ImportError as exc:  # a runtime that is not installed is a reason, not a crash
+        return "unavailable", f"the {config.backend} backend cannot load here: {exc}"
+    missing = backend_cls.unavailable(config)
+    if missing:
+        return "unavailable", missing
+    reason = backend_cls.check(config, report)
+    return ("unsupported", reason) if reason else None
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def as_list(value: str | Sequence[Any] | None) -> list[Any]:
+    """``"a"`` → ``["a"]``; a sequence → a list; None → ``[]``."""
+    return [value] if isinstance(value, str) else list(value or ())
