@@ -56,17 +56,11 @@ SAMPLERS = ("planned", "tpe")
 DEFAULT_STORAGE_FILE = "hwbench-optuna.db"
 DEFAULT_MAX_BATCH = 256
 HOST_MEMORY_SHARE = 0.9  # a worker is stopped before it takes more than this share of the available memory
-GPU_PLATFORMS = ("cuda", "rocm")
 PROBLEM_ATTR = "hwbench.problem"
 
 
 def default_storage() -> str:
     return "sqlite:///" + str(Path.cwd() / DEFAULT_STORAGE_FILE)
-
-
-def memory_metric(hardware: str) -> str:
-    """The memory a limit applies to: device memory on GPUs, the worker's peak RSS elsewhere."""
-    return N.M_GPU_MEMORY_PEAK if hardware in GPU_PLATFORMS else N.M_MEMORY_PEAK
 
 
 def config_key(c: BenchmarkConfig) -> str:
@@ -400,7 +394,7 @@ class _Evaluator:
         from .worker import MemoryGuard
 
         limit = self.problem.memory_limit_mb
-        if limit is not None and memory_metric(config.hardware) == N.M_MEMORY_PEAK and limit < self.host_cap_mb:
+        if limit is not None and N.memory_metric(config.hardware) == N.M_MEMORY_PEAK and limit < self.host_cap_mb:
             return MemoryGuard(limit, "the memory limit")
         return MemoryGuard(self.host_cap_mb, f"{HOST_MEMORY_SHARE:.0%} of the host's available memory")
 
@@ -417,7 +411,7 @@ class _Evaluator:
         started = time.time()
         outcome = run_in_worker(config, self.settings, guard)
         result = build_result(config, outcome, self.report, self.settings)
-        mem_key = memory_metric(config.hardware)
+        mem_key = N.memory_metric(config.hardware)  # the memory a limit applies to
         mem = result.metrics.get(mem_key)
         oom = result.status == "failed" and result.error_category == "oom"
         capped = oom and (mem is None or mem >= guard.limit_mb)
@@ -516,6 +510,11 @@ def run_search(
     if max_batch < 1:
         raise BadInputError(f"--max-batch must be >= 1, got {max_batch}")
     settings = settings or MeasureSettings()
+    if settings.worker_start == "forkserver":  # preloads while hardware is detected and the stores open
+        from .plan import backends_asked
+        from .worker import start_fork_server
+
+        start_fork_server(backends_asked(hardware, backend))
     uri = resolve_tracking_uri(tracking_uri)  # both stores before the (slow) hardware detection
     check_tracking_uri(uri)
     storage = storage or default_storage()

@@ -21,6 +21,20 @@ from .tables import layout_option
 OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
 DEFAULT_DB_PATH = "hwbench.duckdb"  # = store.DEFAULT_DB_PATH (store is not imported at start-up)
 
+# The library's errors name its parameters (BadInputError.param); the CLI says its flags.
+PARAM_FLAGS = {
+    "warmup": "--warmup",
+    "min_iterations": "--min-iterations",
+    "min_time_s": "--min-time",
+    "max_time_s": "--max-time",
+    "timeout_s": "--timeout",
+    "target_ci": "--target-ci",
+    "malloc": "--malloc",
+    "worker_start": "--worker-start",
+    "seq_length": "--seq-length",
+    "max_workers": "--max-workers",
+}
+
 
 # ----------------------------------------------------------------------------- parsing
 
@@ -1829,7 +1843,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"hwbench: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except HwbenchError as exc:
-        click.echo(f"hwbench: error: {exc}", err=True)
+        message = exc.renamed(PARAM_FLAGS) if isinstance(exc, BadInputError) else str(exc)
+        click.echo(f"hwbench: error: {message}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if os.environ.get("HWBENCH_DEBUG"):

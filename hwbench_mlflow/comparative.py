@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInputError, HwbenchError
+from .names import MEMORY_MB_SQL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,8 +57,7 @@ def _latest(db_path: str | os.PathLike[str], models: list[str] | None, mode: str
             "SELECT mlflow_run_id, model, hardware, device, host, backend, precision, batch_size, mode, scenario,"
             " throughput_samples_per_s, latency_mean_ms, latency_p50_ms, latency_p90_ms, latency_p95_ms,"
             " latency_p99_ms, latency_p50_ci_low_ms, latency_p50_ci_high_ms,"
-            " CASE WHEN hardware IN ('cuda', 'rocm') AND gpu_memory_peak_mb IS NOT NULL THEN gpu_memory_peak_mb"
-            " ELSE memory_peak_mb END AS memory_mb, coalesce(nullif(samples_count, 0), iterations) AS samples,"
+            f" {MEMORY_MB_SQL} AS memory_mb, coalesce(nullif(samples_count, 0), iterations) AS samples,"
             " is_simulated, simulation_reason, coalesce(host_contended, false) AS host_contended, sweep_id,"
             " created_at FROM latest_results"
             + (" WHERE mode = ?" if mode else "")

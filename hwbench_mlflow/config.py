@@ -56,25 +56,34 @@ class MeasureSettings:
     worker_start: str = "forkserver"
 
     def __post_init__(self) -> None:
+        # Messages name the fields; the CLI says its flags instead (cli.PARAM_FLAGS).
         if self.warmup < 0:
-            raise BadInputError(f"--warmup must be >= 0, got {self.warmup}")
+            raise BadInputError(f"warmup must be >= 0, got {self.warmup}", param="warmup")
         if self.min_iterations < 1:
-            raise BadInputError(f"--min-iterations must be >= 1, got {self.min_iterations}")
-        for flag, value in (
-            ("--min-time", self.min_time_s),
-            ("--max-time", self.max_time_s),
-            ("--timeout", self.timeout_s),
+            raise BadInputError(f"min_iterations must be >= 1, got {self.min_iterations}", param="min_iterations")
+        for param, value in (
+            ("min_time_s", self.min_time_s),
+            ("max_time_s", self.max_time_s),
+            ("timeout_s", self.timeout_s),
         ):
             if not value > 0:
-                raise BadInputError(f"{flag} must be a positive number of seconds, got {value:g}")
+                raise BadInputError(f"{param} must be a positive number of seconds, got {value:g}", param=param)
         if self.min_time_s > self.max_time_s:
-            raise BadInputError(f"--min-time ({self.min_time_s:g}) must not exceed --max-time ({self.max_time_s:g})")
+            raise BadInputError(
+                f"min_time_s ({self.min_time_s:g}) must not exceed max_time_s ({self.max_time_s:g})",
+                param="min_time_s",
+                params=("max_time_s",),
+            )
         if not 0 < self.target_ci < 1:
-            raise BadInputError(f"--target-ci must be between 0 and 1 (0.02 = ±2 %), got {self.target_ci:g}")
+            raise BadInputError(
+                f"target_ci must be between 0 and 1 (0.02 = ±2 %), got {self.target_ci:g}", param="target_ci"
+            )
         if self.malloc not in ("tuned", "default"):
-            raise BadInputError(f"--malloc must be 'tuned' or 'default', got '{self.malloc}'")
+            raise BadInputError(f"malloc must be 'tuned' or 'default', got '{self.malloc}'", param="malloc")
         if self.worker_start not in ("forkserver", "exec"):
-            raise BadInputError(f"--worker-start must be 'forkserver' or 'exec', got '{self.worker_start}'")
+            raise BadInputError(
+                f"worker_start must be 'forkserver' or 'exec', got '{self.worker_start}'", param="worker_start"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,7 +115,7 @@ class BenchmarkConfig:
         if self.batch_size < 1:
             raise BadInputError(f"batch size must be a positive integer, got {self.batch_size}")
         if self.seq_length < 1:
-            raise BadInputError(f"--seq-length must be a positive integer, got {self.seq_length}")
+            raise BadInputError(f"seq_length must be a positive integer, got {self.seq_length}", param="seq_length")
 
     @property
     def run_name(self) -> str:

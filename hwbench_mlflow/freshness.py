@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-from . import names as N
 
 CHECK_LIMIT = 1000  # ended config runs looked at past the mirror's watermark
 
@@ -42,18 +39,9 @@ def runs_not_mirrored(db_path: str | os.PathLike[str]) -> int:
 
 
 def _ended_config_runs(uri: str, since_ms: int) -> list[str]:
-    from .tracking import RunReader
+    from .tracking import config_runs_ended_since
 
-    reader = RunReader(uri)
-    exp_ids = list(reader.experiments())
-    if not exp_ids:
-        return []
-    runs: Any = reader.client.search_runs(
-        exp_ids,
-        f"attributes.end_time >= {since_ms} AND tags.`{N.T_ROLE}` = 'config'",
-        max_results=CHECK_LIMIT,
-    )
-    return [r.info.run_id for r in runs]
+    return config_runs_ended_since(uri, since_ms, CHECK_LIMIT)
 
 
 def warn_if_behind(db_path: str | os.PathLike[str]) -> int:

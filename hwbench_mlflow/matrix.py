@@ -45,32 +45,9 @@ def last_observed(tracking_uri: str | None) -> dict[tuple[str, ...], tuple[str, 
 
     Reads only a store that already exists: a matrix never creates an MLflow database.
     """
-    from .tracking import resolve_tracking_uri
+    from .tracking import last_config_statuses, resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        from pathlib import Path
-
-        if not Path(uri[len("sqlite:///") :]).exists():
-            return {}
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    exps = [e.experiment_id for e in client.search_experiments()]
-    if not exps:
-        return {}
-    runs = client.search_runs(
-        exps, f"tags.`{N.T_ROLE}` = 'config'", max_results=5000, order_by=["attributes.start_time DESC"]
-    )
-    return _newest_per_combination(
-        (
-            *(r.data.params.get(k, "") for k in ("model", "hardware", "backend", "precision", "mode")),
-            r.data.tags.get(N.T_STATUS, ""),
-            r.data.tags.get(N.T_ERROR_CATEGORY, ""),
-            r.info.run_id,
-        )
-        for r in runs
-    )
+    return _newest_per_combination(last_config_statuses(resolve_tracking_uri(tracking_uri)))
 
 
 def _newest_per_combination(rows: Any) -> dict[tuple[str, ...], tuple[str, str]]:
@@ -162,11 +139,11 @@ def init_db(
     availability log. Existing rows stay; the plan's status comes from synced results."""
     from .hardware import detect_hardware
     from .plan import devices_for, select_models
-    from .store import DEFAULT_LOCK_TIMEOUT_S, MirrorStore, _connect, detection_rows, schema_version
+    from .store import MirrorStore, check_mirror_opens, detection_rows
 
     specs = select_models(list(models or []), category, all_models=models is None)
     if Path(db_path).is_file():  # a corrupted file is said before the (slow) hardware detection
-        _connect(Path(db_path), read_only=True, lock_timeout_s=DEFAULT_LOCK_TIMEOUT_S).close()
+        check_mirror_opens(db_path)
     report = detect_hardware()
     platforms = list(hardware) if hardware else report.available()
     frame = compatibility_matrix(specs, platforms, report)
@@ -207,6 +184,6 @@ def init_db(
             store.settle()
         with store.transaction():
             store.gc_dimensions()
-        ((pending,),) = store.execute("SELECT count(*) FROM benchmark_plan WHERE status = 'pending'")
-        version = schema_version(store.con)
-    return {"schema_version": version, "planned": len(plan), "new": new, "pending": int(pending)}
+        pending = store.pending_plan_count()
+        version = store.schema_version()
+    return {"schema_version": version, "planned": len(plan), "new": new, "pending": pending}

@@ -253,15 +253,18 @@ def timed_loop(
     return window.result(samples, batch_size, wall)
 
 
-def peak_rss_mb() -> float:
-    """The kernel's high-water mark of this process's resident set (VmHWM), in MiB."""
+def peak_rss_mb(pid: int | None = None) -> float:
+    """The kernel's high-water mark of a process's resident set (VmHWM), in MiB: this process's
+    (without ``/proc``: from getrusage), or another's by ``pid`` (0 if it is gone)."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{'self' if pid is None else pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
+    if pid is not None:
+        return 0.0
     # ru_maxrss is KiB on Linux, bytes on macOS
     import sys
 

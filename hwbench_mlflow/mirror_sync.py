@@ -44,7 +44,8 @@ DEFAULT_SLACK_S = 600.0
 TERMINAL_RESULT_STATUSES = ("FINISHED", "FAILED")
 REQUIRED_PARAMS = ("model", "hardware", "device", "backend", "precision", "batch_size", "mode")
 
-# performance_results columns filled from MLflow metrics of the same name
+# performance_results columns filled from MLflow metrics of the same name (the columns and
+# their types are the schema's: analysis/schema/*.sql, read back by MirrorStore.arrow_columns)
 METRIC_COLUMNS = (
     *N.CONTRACT_METRICS,
     N.M_GPU_MEMORY_PEAK,
@@ -58,76 +59,6 @@ METRIC_COLUMNS = (
     N.M_HOST_LOADAVG_START,
     N.M_HOST_LOADAVG_END,
 )
-
-
-def _result_columns() -> dict[str, Any]:
-    import pyarrow as pa
-
-    s, i, f, b = pa.string(), pa.int32(), pa.float64(), pa.bool_()
-    cols: dict[str, Any] = {
-        "mlflow_run_id": s,
-        "model_id": s,
-        "hardware_id": s,
-        "backend": s,
-        "precision": s,
-        "batch_size": i,
-        "mode": s,
-        "scenario": s,
-        "input_shape": s,
-        "model_path": s,
-        "seq_length": i,
-        "status": s,
-        "error_category": s,
-        "error_message": s,
-        "is_simulated": b,
-        "simulation_reason": s,
-        "weights": s,
-    }
-    cols.update({m: f for m in METRIC_COLUMNS})
-    cols.update(
-        {
-            "stop_reason": s,
-            "ci_target_met": b,
-            "host_contended": b,
-            "percentile_warning": s,
-            "samples_count": i,
-            "experiment_id": s,
-            "experiment_name": s,
-            "sweep_id": s,
-            "parent_run_id": s,
-            "run_name": s,
-            "host": s,
-            "run_status": s,
-            **_run_record_columns(),
-        }
-    )
-    return cols
-
-
-def _run_record_columns() -> dict[str, Any]:
-    """The columns every mirrored run row ends with: its times, the run as JSON, a hash."""
-    import pyarrow as pa
-
-    s, ts = pa.string(), pa.timestamp("ms")
-    return {"created_at": ts, "ended_at": ts, "params": s, "metrics": s, "tags": s, "content_hash": s}
-
-
-def _sweep_columns() -> dict[str, Any]:
-    import pyarrow as pa
-
-    s = pa.string()
-    return {
-        "mlflow_run_id": s,
-        "sweep_id": s,
-        "experiment_id": s,
-        "experiment_name": s,
-        "host": s,
-        "run_status": s,
-        "is_simulated": pa.bool_(),
-        "configs": pa.int32(),
-        "kind": s,
-        **_run_record_columns(),
-    }
 
 
 @dataclass
@@ -197,7 +128,7 @@ def _digest(info: Any, params: str, metrics: str, tags: str) -> str:
 
 
 def _run_record(info: Any, params_j: str, metrics_j: str, tags_j: str) -> dict[str, Any]:
-    """The values of :func:`_run_record_columns`: the run's times, itself as JSON, its hash."""
+    """The columns every mirrored run row ends with: its times, the run as JSON, a hash."""
     return {
         "created_at": info.start_time,
         "ended_at": info.end_time,
@@ -571,8 +502,8 @@ class _SyncPass:
         # a full sync cleared the file first: what it held before and does not hold now
         self.report.rows_removed = len(set(self.known) - rewritten) if self.full else removed
         store.upsert_dimensions(list(self.models.values()), list(self.platforms.values()))
-        store.upsert("performance_results", self.results, "mlflow_run_id", _result_columns())
-        store.upsert("sweeps", self.sweeps, "mlflow_run_id", _sweep_columns())
+        store.upsert("performance_results", self.results, "mlflow_run_id")
+        store.upsert("sweeps", self.sweeps, "mlflow_run_id")
         store.replace_availability([r["mlflow_run_id"] for r in self.sweeps], self.availability)
         if self.results or self.sweeps or self.remove:
             store.rename_experiments(self.experiments)

@@ -9,8 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+META_FILE = "meta.json"  # written last into every entry: an entry with it is complete
 
 
 def cache_root() -> Path:
@@ -29,6 +34,25 @@ def cache_entry(kind: str, **key: Any) -> Path:
     model = str(key.get("model", "model")).replace("/", "--")
     path = cache_root() / kind / f"{model}-{digest}"
     return path
+
+
+def write_entry(entry: Path, build: Callable[[Path], Any]) -> bool:
+    """``build(tmp_dir)`` into a fresh temporary directory beside ``entry``, then rename it into
+    place; False if a concurrent writer's complete entry (one with :data:`META_FILE`) won the race.
+    The temporary directory is removed whatever happens, so no half-written entry is left."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=entry.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # the entry appeared meanwhile (a concurrent conversion): keep that one
+            if not (entry / META_FILE).exists():
+                raise
+            return False
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_file(path: Path) -> str:

@@ -76,6 +76,23 @@ M_HOST_STEAL = "host_steal_pct"
 M_HOST_LOADAVG_START = "host_loadavg_start"
 M_HOST_LOADAVG_END = "host_loadavg_end"
 
+# --- the memory that counts ---------------------------------------------------------
+# Device memory on GPUs (the worker's peak RSS says little there), the peak RSS elsewhere.
+GPU_MEMORY_PLATFORMS = ("cuda", "rocm")
+
+
+def memory_metric(hardware: str) -> str:
+    """The metric a platform's memory is judged by: device memory on GPUs, peak RSS elsewhere."""
+    return M_GPU_MEMORY_PEAK if hardware in GPU_MEMORY_PLATFORMS else M_MEMORY_PEAK
+
+
+# The same rule as a SQL expression over a results row (``hardware`` and both metric columns),
+# falling back to the peak RSS where a GPU run logged no device memory.
+MEMORY_MB_SQL = (
+    f"CASE WHEN hardware IN ({', '.join(repr(p) for p in GPU_MEMORY_PLATFORMS)})"
+    f" AND {M_GPU_MEMORY_PEAK} IS NOT NULL THEN {M_GPU_MEMORY_PEAK} ELSE {M_MEMORY_PEAK} END"
+)
+
 # --- MLflow tags ----------------------------------------------------------------
 TAG_PREFIX = "hwbench."
 T_STATUS = "hwbench.status"

@@ -14,8 +14,6 @@ name and renamed into place, so a killed export never leaves a half file behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -25,13 +23,12 @@ from .backends.torch_backend import reference_backend, reference_identity
 from .backends.torch_backend import reference_inputs as _torch_reference_inputs
 from .config import BenchmarkConfig
 from .inputs import describe_shapes
-from .model_cache import cache_entry, sha256_file
+from .model_cache import META_FILE, cache_entry, sha256_file, write_entry
 
 DYNAMO_OPSET = 18  # the opset torch.onnx's dynamo exporter (onnxscript) targets by default
 TORCHSCRIPT_OPSET = 17  # the fallback exporter; 17 has LayerNormalization
 EXPORTERS = "dynamo, else torchscript"
 MODEL_FILE = "model.onnx"
-META_FILE = "meta.json"
 # Beyond ONNX's 2 GB protobuf limit the weights must live in an external data file.
 EXTERNAL_DATA_MB = 1800
 INT8_METHOD = "dynamic (onnxruntime.quantization.quantize_dynamic, QInt8 weights)"
@@ -41,25 +38,6 @@ FP16_METHOD = "onnxruntime.transformers.float16.convert_float_to_float16 (keep_i
 def reference_inputs(config: BenchmarkConfig) -> dict[str, Any]:
     """The inputs of ``config`` as numpy arrays, named as the exported graph's inputs."""
     return {k: v.numpy() for k, v in _torch_reference_inputs(reference_backend(config)).items()}
-
-
-def _write_entry(entry: Path, build: Any) -> bool:
-    """Run ``build(tmp_dir)`` and rename the directory into place; False if another process won the race."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.parent / f".{entry.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        build(tmp)
-        try:
-            os.replace(tmp, entry)
-        except OSError:  # the entry appeared meanwhile (a concurrent export): keep that one
-            if not (entry / META_FILE).exists():
-                raise
-            return False
-        return True
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _export(model: Any, inputs: dict[str, Any], path: Path, external: bool) -> dict[str, Any]:
@@ -162,7 +140,7 @@ def export_onnx(config: BenchmarkConfig) -> tuple[Path, dict[str, Any]]:
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
 
-        _write_entry(entry, build)
+        write_entry(entry, build)
         ref.close()
     meta = json.loads((entry / META_FILE).read_text())
     return entry / MODEL_FILE, {"onnx_cache": cache, **meta}
@@ -198,7 +176,7 @@ def _derived(fp32_path: Path, kind: str, method: str, convert: Any) -> tuple[Pat
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
 
-        _write_entry(entry, build)
+        write_entry(entry, build)
     meta = json.loads((entry / META_FILE).read_text())
     return entry / MODEL_FILE, {f"{kind}_cache": cache, **meta}
 

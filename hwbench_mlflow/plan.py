@@ -116,3 +116,15 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
 def as_list(value: str | Sequence[Any] | None) -> list[Any]:
     """``"a"`` → ``["a"]``; a sequence → a list; None → ``[]``."""
     return [value] if isinstance(value, str) else list(value or ())
+
+
+def backends_asked(
+    hardware: str | Sequence[str] | None, backend: str | Sequence[str] | None, every_backend: bool = False
+) -> list[str] | None:
+    """The backends a selection can use, known before hardware detection (for what the worker
+    fork server preloads); None when it can be any (no --hardware, or every backend)."""
+    if backend:
+        return as_list(backend)
+    if not hardware or every_backend:
+        return None
+    return sorted({DEFAULT_BACKEND.get(h, "") for h in as_list(hardware)} - {""})

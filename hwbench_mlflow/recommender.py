@@ -46,7 +46,6 @@ CRITERIA = (
     "best_value_per_watt",
 )
 DEFAULT_WEIGHTS = {"throughput": 0.5, "latency": 0.5}
-GPU_PLATFORMS = ("cuda", "rocm")
 HIGH_MIN_SAMPLES = 30
 LOW_MIN_SAMPLES = 10
 HIGH_MAX_CI = 0.05
@@ -206,8 +205,6 @@ def _confidence(row: Any, uses_p99: bool, estimated: bool) -> str:
 
 def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: str) -> pd.DataFrame:
     """The newest successful result of each configuration, with memory and CI columns."""
-    import numpy as np
-
     from .store import connect
 
     con = connect(db_path)
@@ -215,6 +212,7 @@ def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: 
         frame = con.execute(
             "SELECT model, hardware, hardware_name, device, host, backend, precision, batch_size, scenario,"
             " throughput_samples_per_s, latency_p50_ms, latency_p99_ms, memory_peak_mb, gpu_memory_peak_mb,"
+            f" {N.MEMORY_MB_SQL} AS memory_mb,"
             " energy_j_per_sample, latency_p50_ci_low_ms, latency_p50_ci_high_ms, percentile_warning,"
             " coalesce(nullif(samples_count, 0), iterations, 0) AS samples, is_simulated, simulation_reason,"
             " coalesce(host_contended, false) AS host_contended, host_other_cpu_pct,"
@@ -234,8 +232,6 @@ def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: 
         frame = frame[frame["model"].isin(models)]
     if frame.empty:
         raise NoResultsError(f"no successful {mode} results in {db_path}; run `hwbench run` (it syncs) first")
-    gpu = frame["hardware"].isin(GPU_PLATFORMS) & frame["gpu_memory_peak_mb"].notna()
-    frame["memory_mb"] = np.where(gpu, frame["gpu_memory_peak_mb"], frame["memory_peak_mb"])
     half = (frame["latency_p50_ci_high_ms"] - frame["latency_p50_ci_low_ms"]) / 2
     frame["ci_rel"] = (half / frame["latency_p50_ms"]).fillna(math.inf)
     frame["is_simulated"] = frame["is_simulated"].fillna(False).astype(bool)

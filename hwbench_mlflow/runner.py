@@ -14,10 +14,10 @@ from .catalog import DEFAULT_SEQ_LENGTH
 from .config import BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
-from .plan import as_list, build_plan, precheck, select_models
+from .plan import as_list, backends_asked, build_plan, precheck, select_models
 from .results import ConfigResult, SweepResult, build_result, summarise
 from .store import DEFAULT_DB_PATH
-from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores
+from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores, start_fork_server
 
 # ----------------------------------------------------------------------------- execution
 
@@ -121,8 +121,10 @@ def run_benchmark(
     from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
 
     settings = settings or MeasureSettings()
+    if settings.worker_start == "forkserver":  # preloads while hardware is detected and MLflow opens its store
+        start_fork_server(backends_asked(hardware, backend, all_models))
     if max_workers < 1:
-        raise BadInputError(f"--max-workers must be >= 1, got {max_workers}")
+        raise BadInputError(f"max_workers must be >= 1, got {max_workers}", param="max_workers")
     core_sets = split_cores(max_workers) if max_workers > 1 else [()]
     report = detect_hardware()
     for hw in as_list(hardware):

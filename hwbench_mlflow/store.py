@@ -215,6 +215,12 @@ def connect(db_path: str | os.PathLike[str] = DEFAULT_DB_PATH, lock_timeout_s: f
     return con
 
 
+def check_mirror_opens(db_path: str | os.PathLike[str], lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+    """Open the file read-only and close it again: a damaged or foreign file is refused in one
+    line (:class:`BadInputError`; busy: :class:`StoreBusyError`) before any slow work."""
+    _connect(Path(db_path), read_only=True, lock_timeout_s=lock_timeout_s).close()
+
+
 def mirrored_tracking_uri(db_path: str | os.PathLike[str]) -> str | None:
     """The tracking store this mirror syncs from (None before the first sync)."""
     con = connect(db_path)
@@ -338,6 +344,7 @@ class MirrorStore:
         self.path = path
         self.con = _connect(path, read_only=False, lock_timeout_s=lock_timeout_s)
         self.lock = threading.Lock()  # the connection is used by the sample loader's thread too
+        self._arrow_columns: dict[str, dict[str, Any]] = {}
         try:
             if schema_version(self.con) == 0 and (tables := _foreign_tables(self.con)):
                 raise _not_a_mirror(path, tables)  # another program's DuckDB file: left as it is
@@ -424,6 +431,16 @@ class MirrorStore:
             row = self.execute(f"SELECT min(ms) FROM {starts} WHERE ms > ?", [cursor_ms])
         return cursor_ms, (int(row[0][0]) if row and row[0][0] is not None else None)
 
+    def schema_version(self) -> int:
+        """The version of the schema migrations applied to this file."""
+        with self.lock:
+            return schema_version(self.con)
+
+    def pending_plan_count(self) -> int:
+        """Plan rows (init-db) that no synced result has filled yet."""
+        ((pending,),) = self.execute("SELECT count(*) FROM benchmark_plan WHERE status = 'pending'")
+        return int(pending)
+
     # -- writing ----------------------------------------------------------------------------
     def clear_mirror(self) -> None:
         """Everything that came from MLflow (inside the caller's transaction)."""
@@ -449,15 +466,27 @@ class MirrorStore:
         )
         return int(counts[0][0][0] + counts[1][0][0])
 
-    def upsert(self, table: str, rows: list[dict[str, Any]], key: str, columns: dict[str, Any]) -> None:
-        """Replace rows by ``key``: one delete and one insert."""
+    def arrow_columns(self, table: str) -> dict[str, Any]:
+        """``table``'s columns and the Arrow types its rows are written with, read from the DuckDB
+        catalog (the schema is declared once: the migrations), once per open store."""
+        columns = self._arrow_columns.get(table)
+        if columns is None:
+            found = self.execute(f'DESCRIBE "{table}"')  # (name, type, ...) per column, in order
+            unknown = [f"{table}.{r[0]} ({r[1]})" for r in found if r[1] not in ARROW_TYPES]
+            if unknown:
+                raise ValueError(f"no Arrow type for {', '.join(unknown)}: add the DuckDB type to store.ARROW_TYPES")
+            columns = self._arrow_columns[table] = {r[0]: arrow_type(ARROW_TYPES[r[1]]) for r in found}
+        return columns
+
+    def upsert(self, table: str, rows: list[dict[str, Any]], key: str) -> None:
+        """Replace rows by ``key``: one delete and one insert (every column of the table)."""
         if rows:
             self.with_tables(
                 [
                     f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM data)",
                     f"INSERT INTO {table} BY NAME SELECT * FROM data",
                 ],
-                data=arrow_table(rows, columns),
+                data=arrow_table(rows, self.arrow_columns(table)),
             )
 
     def upsert_dimensions(self, models: list[dict[str, Any]], hardware: list[dict[str, Any]]) -> None:
@@ -583,7 +612,7 @@ class MirrorStore:
         if rows:
             self.with_tables(
                 ["INSERT OR REPLACE INTO hardware_availability_log BY NAME SELECT * FROM data"],
-                data=arrow_table(rows, AVAILABILITY_COLUMNS),
+                data=arrow_table(rows, self.arrow_columns("hardware_availability_log")),
             )
 
 
@@ -611,26 +640,31 @@ def log_detection(db_path: str | os.PathLike[str], report: Any) -> None:
         store.log_availability(detection_rows(report))
 
 
-AVAILABILITY_COLUMNS = {
-    "detection_id": "string",
-    "hardware_type": "string",
-    "host": "string",
-    "is_available": "bool",
-    "reason": "string",
-    "detected_at": "timestamp[ms]",
-    "sweep_id": "string",
-    "mlflow_run_id": "string",
+# DuckDB column types (as the catalog names them) → the Arrow type of the values the writer
+# hands DuckDB; a TIMESTAMP column takes epoch milliseconds (MLflow's times).
+ARROW_TYPES = {
+    "VARCHAR": "string",
+    "JSON": "string",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "DOUBLE": "double",
+    "BOOLEAN": "bool",
+    "TIMESTAMP": "timestamp[ms]",
 }
+
+
+def arrow_type(t: Any) -> Any:
+    """An Arrow type: ``t`` itself, or the type its name says (``"string"``, ``"timestamp[ms]"``, ...)."""
+    import pyarrow as pa
+
+    return pa.timestamp("ms") if t == "timestamp[ms]" else (pa.type_for_alias(t) if isinstance(t, str) else t)
 
 
 def arrow_table(rows: list[dict[str, Any]], columns: dict[str, Any]) -> Any:
     """Rows (dicts) → an Arrow table with these columns and types (type objects or names)."""
     import pyarrow as pa
 
-    def typ(t: Any) -> Any:
-        return pa.timestamp("ms") if t == "timestamp[ms]" else (pa.type_for_alias(t) if isinstance(t, str) else t)
-
-    return pa.table({c: pa.array([r.get(c) for r in rows], typ(t)) for c, t in columns.items()})
+    return pa.table({c: pa.array([r.get(c) for r in rows], arrow_type(t)) for c, t in columns.items()})
 
 
 # ----------------------------------------------------------------------------- raw samples

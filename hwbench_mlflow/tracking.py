@@ -553,3 +553,95 @@ def log_sync_report(run_id: str, report: Any) -> None:
         params=[Param(k, v) for k, v in params.items() if k not in existing],
         tags=[RunTag(N.T_ROLE, "sync")],
     )
+
+
+# ----------------------------------------------------------------------------- reads for other modules
+# matrix.py, ui_url.py and freshness.py ask these instead of building an MlflowClient of their own.
+
+
+def _reading_client(tracking_uri: str) -> Any:
+    """A plain client for a short read of a store that exists (no lock, no settings changed)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri)
+
+
+def last_config_statuses(tracking_uri: str) -> list[tuple[str, ...]]:
+    """Every config run, newest first, as ``(model, hardware, backend, precision, mode, status,
+    error category, run id)`` ("" where a run lacks one). Reads only a store that already
+    exists: an absent SQLite file is no runs, and stays absent."""
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///") :]).exists():
+        return []
+    client = _reading_client(tracking_uri)
+    exps = [e.experiment_id for e in client.search_experiments()]
+    if not exps:
+        return []
+    runs = client.search_runs(
+        exps, f"tags.`{N.T_ROLE}` = 'config'", max_results=5000, order_by=["attributes.start_time DESC"]
+    )
+    return [
+        (
+            *(r.data.params.get(k, "") for k in ("model", "hardware", "backend", "precision", "mode")),
+            r.data.tags.get(N.T_STATUS, ""),
+            r.data.tags.get(N.T_ERROR_CATEGORY, ""),
+            r.info.run_id,
+        )
+        for r in runs
+    ]
+
+
+def experiment_id_for_ui(tracking_uri: str, name: str | None) -> str | None:
+    """The id of the active experiment ``name`` in the store; None when absent (a missing
+    SQLite file stays missing: nothing is created). ``name`` None: the experiment of the
+    newest sweep or search (``mlflow run`` puts them where its ``--experiment-name`` says),
+    else ``hwbench``'s."""
+    if tracking_uri.startswith("sqlite:///"):
+        path = tracking_uri[len("sqlite:///") :].split("?", 1)[0]
+        if not Path(path).is_file():
+            return None
+    client = _reading_client(tracking_uri)
+    if name is None:
+        exps = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        newest = [
+            run
+            for role in ("sweep", "search")  # MLflow's filter has no IN for tags
+            for run in client.search_runs(
+                exps, f"tags.`{N.T_ROLE}` = '{role}'", max_results=1, order_by=["attributes.start_time DESC"]
+            )
+        ]
+        if newest:
+            return str(max(newest, key=lambda r: r.info.start_time).info.experiment_id)
+        name = N.DEFAULT_EXPERIMENT
+    exp = client.get_experiment_by_name(name)
+    if exp is None or exp.lifecycle_stage != "active":
+        return None
+    return str(exp.experiment_id)
+
+
+def ensure_experiment_tag(tracking_uri: str, experiment_id: str, key: str, value: str, client: Any = None) -> bool:
+    """Set the experiment tag ``key`` to ``value`` unless the experiment has that tag already
+    (its value is kept). True when the tag is there; False where the store refuses (a
+    read-only server or file, no permission, a server error)."""
+    from mlflow import MlflowClient
+
+    try:
+        client = client or MlflowClient(tracking_uri)
+        if key not in client.get_experiment(experiment_id).tags:
+            client.set_experiment_tag(experiment_id, key, value)
+    except Exception:  # whatever the store says (permission, read-only file, server error)
+        return False
+    return True
+
+
+def config_runs_ended_since(tracking_uri: str, since_ms: int, limit: int) -> list[str]:
+    """The ids of up to ``limit`` config runs that ended at or after ``since_ms``."""
+    reader = RunReader(tracking_uri)
+    exp_ids = list(reader.experiments())
+    if not exp_ids:
+        return []
+    runs = reader.client.search_runs(
+        exp_ids,
+        f"attributes.end_time >= {since_ms} AND tags.`{N.T_ROLE}` = 'config'",
+        max_results=limit,
+    )
+    return [r.info.run_id for r in runs]

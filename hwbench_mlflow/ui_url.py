@@ -16,14 +16,14 @@ JSON of the table's UI state (``selectedColumns``, ``columnOrder``, ``columnWidt
 left as it is) and opens it; in plain ``mlflow ui`` it is in the runs table's "Views" menu.
 MLflow shows a "You're viewing a shared view" banner over it.
 
-mlflow is imported only inside the functions that read the store, so ``hwbench --help`` stays fast.
+The store is read and tagged through :mod:`hwbench_mlflow.tracking` (the one module that talks to
+MLflow), imported only inside the functions that need it, so ``hwbench --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from .names import M_LAT_P50, M_MEMORY_PEAK, M_THROUGHPUT
@@ -92,45 +92,19 @@ def experiment_id(tracking_uri: str, name: str | None) -> str | None:
     SQLite file stays missing: nothing is created). ``name`` None: the experiment of the
     newest sweep or search (``mlflow run`` puts them where its ``--experiment-name`` says),
     else ``hwbench``'s."""
-    if tracking_uri.startswith("sqlite:///"):
-        path = tracking_uri[len("sqlite:///") :].split("?", 1)[0]
-        if not Path(path).is_file():
-            return None
-    from mlflow import MlflowClient
+    from .tracking import experiment_id_for_ui
 
-    from .names import DEFAULT_EXPERIMENT, T_ROLE
-
-    client = MlflowClient(tracking_uri)
-    if name is None:
-        exps = [e.experiment_id for e in client.search_experiments(max_results=1000)]
-        newest = [
-            run
-            for role in ("sweep", "search")  # MLflow's filter has no IN for tags
-            for run in client.search_runs(
-                exps, f"tags.`{T_ROLE}` = '{role}'", max_results=1, order_by=["attributes.start_time DESC"]
-            )
-        ]
-        if newest:
-            return str(max(newest, key=lambda r: r.info.start_time).info.experiment_id)
-        name = DEFAULT_EXPERIMENT
-    exp = client.get_experiment_by_name(name)
-    if exp is None or exp.lifecycle_stage != "active":
-        return None
-    return str(exp.experiment_id)
+    return experiment_id_for_ui(tracking_uri, name)
 
 
 def ensure_runs_view(tracking_uri: str, experiment_id: str, client: Any = None) -> str | None:
     """Add the saved view :data:`RUNS_VIEW_NAME` to the experiment unless it has one by that key
     (a user may have changed it: kept); its key, or None where the store refuses the tag (a
     read-only server): then the plain runs table it is."""
-    from mlflow import MlflowClient
+    from .tracking import ensure_experiment_tag
 
     tag = SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY
-    try:
-        client = client or MlflowClient(tracking_uri)
-        if tag not in client.get_experiment(experiment_id).tags:
-            client.set_experiment_tag(experiment_id, tag, runs_view_tag_value())
-    except Exception:  # whatever the store says (permission, read-only file, server error)
+    if not ensure_experiment_tag(tracking_uri, experiment_id, tag, runs_view_tag_value(), client):
         return None
     return RUNS_VIEW_KEY
 

@@ -9,6 +9,7 @@ turns a crash or a kill by the OS into a categorised failure.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,16 +108,31 @@ def _stderr_to(log_path: Path) -> Any:
         os.close(fd)
 
 
-def _forkserver() -> Any:
-    """The multiprocessing fork server, started once per process with the runtimes preloaded."""
+RUNTIME_PRELOADS = {"openvino": ("openvino",), "onnxruntime": ("onnxruntime",)}  # backend → modules
+
+
+def start_fork_server(backends: Sequence[str] | None = None) -> None:
+    """Start the fork server now, preloading torch, transformers and the runtimes of
+    ``backends`` (None: every installed one). It imports in its own process, so a caller
+    that goes on importing MLflow and opening its store waits for neither; the first worker
+    waits only for what is left. A later config on another runtime imports it itself."""
+    chosen = RUNTIME_PRELOADS if backends is None else {b: RUNTIME_PRELOADS.get(b, ()) for b in backends}
+    _forkserver([m for mods in chosen.values() for m in mods if importlib.util.find_spec(m) is not None])
+
+
+def _forkserver(runtimes: Sequence[str] | None = None) -> Any:
+    """The multiprocessing fork server, started once per process with the runtimes preloaded
+    (``runtimes``: module names; None: every installed one)."""
     global _FORKSERVER, _SERVER_LOG
     if _FORKSERVER is None:
         import atexit
         import multiprocessing
         from multiprocessing import forkserver
 
+        if runtimes is None:
+            runtimes = [m for mods in RUNTIME_PRELOADS.values() for m in mods if importlib.util.find_spec(m)]
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([PRELOAD_MODULE])
+        ctx.set_forkserver_preload([PRELOAD_MODULE, *runtimes])
         fd, name = tempfile.mkstemp(prefix="hwbench-forkserver-", suffix=".log")
         os.close(fd)
         _SERVER_LOG = Path(name)
@@ -149,14 +165,9 @@ def server_log_since(offset: int) -> str:
 
 def process_peak_rss_mb(pid: int) -> float:
     """The kernel's high-water mark of another process's resident set (VmHWM), in MiB; 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    from .measure import peak_rss_mb
+
+    return peak_rss_mb(pid)
 
 
 @dataclass

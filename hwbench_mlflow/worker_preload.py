@@ -21,8 +21,5 @@ from .backends import torch_backend  # noqa: F401
 
 decline_vendor_telemetry()  # before openvino / nncf load: no network call, no child forked in the server
 
-try:  # optional runtimes: imported here so forked workers do not pay for it per config
-    import onnxruntime  # noqa: F401
-    import openvino  # noqa: F401
-except ImportError:
-    pass
+# The runtimes a plan uses (onnxruntime, openvino) follow in the server's preload list
+# (worker.start_fork_server): a torch-only sweep does not wait for them.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import onnxruntime as ort  # at import: a missing runtime makes the precheck say "unavailable"
@@ -45,6 +46,41 @@ THROUGHPUT_MODE = (
     "n = usable cores; samples are per-request latencies under that load"
 )
 CHECK_INTERVAL_S = 0.05  # how often the throughput loop evaluates the stop rule
+
+
+INT8_DYNAMIC = "int8 is onnxruntime dynamic quantization (DynamicQuantizeLinear / MatMulInteger), "
+Check = Callable[[], "str | None"]
+
+
+def refusal(
+    config: BenchmarkConfig,
+    subject: str,
+    *,
+    first: Sequence[Check] = (),
+    then: Sequence[Check] = (),
+    kernels: Callable[[str], str | None] = lambda precision: None,
+) -> str | None:
+    """Why an ONNX Runtime backend refuses ``config``, or None: the mode and precision rules the
+    ONNX Runtime backends share, around their own checks; the first that applies answers:
+
+    1. training: ``<subject> runs inference only``;
+    2. ``first``: the backend's checks of the target (its platform, its runtime);
+    3. bf16: no export or conversion path makes a bf16 graph;
+    4. ``then``: the backend's further checks;
+    5. ``kernels(precision)``: why the target lacks kernels for this fp16 / int8 graph
+       (int8 is dynamic quantization: the reason starts with :data:`INT8_DYNAMIC`), or None.
+    """
+    if config.mode == "training":
+        return f"{subject} runs inference only"
+    for check in first:
+        if why := check():
+            return why
+    if config.precision == "bf16":
+        return f"bf16 is not supported by the {subject.removeprefix('the ')} (no bf16 export or conversion path)"
+    for check in then:
+        if why := check():
+            return why
+    return kernels(config.precision) if config.precision in ("fp16", "int8") else None
 
 
 def usable_cores() -> int:
@@ -74,26 +110,21 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def check(cls, config: BenchmarkConfig, hardware: HardwareReport) -> str | None:
-        if config.mode == "training":
-            return "ONNX Runtime backend runs inference only"
-        missing = cls.unavailable(config)
-        if missing:
-            return missing
-        provider = PROVIDERS[config.hardware]
-        p = config.precision
-        if p == "bf16":
-            return "bf16 is not supported by the ONNX Runtime backend (no bf16 export or conversion path)"
-        if p == "fp16" and provider != "CUDAExecutionProvider":
-            return (
-                f"fp16 runs only on the CUDA execution provider here: {provider} has few fp16 kernels, "
-                "so an fp16 graph would mostly run through inserted casts to fp32"
-            )
-        if p == "int8" and provider != "CPUExecutionProvider":
-            return (
-                "int8 is onnxruntime dynamic quantization (DynamicQuantizeLinear / MatMulInteger), whose kernels "
-                f"are CPU execution provider kernels: on {provider} they would fall back to the CPU"
-            )
-        return None
+        def kernels(precision: str) -> str | None:
+            provider = PROVIDERS[config.hardware]  # known: unavailable() has passed
+            if precision == "fp16" and provider != "CUDAExecutionProvider":
+                return (
+                    f"fp16 runs only on the CUDA execution provider here: {provider} has few fp16 kernels, "
+                    "so an fp16 graph would mostly run through inserted casts to fp32"
+                )
+            if precision == "int8" and provider != "CPUExecutionProvider":
+                return (
+                    f"{INT8_DYNAMIC}whose kernels are CPU execution provider kernels: "
+                    f"on {provider} they would fall back to the CPU"
+                )
+            return None
+
+        return refusal(config, "ONNX Runtime backend", first=[lambda: cls.unavailable(config)], kernels=kernels)
 
     def prepare(self) -> None:
         from .. import onnx_export

@@ -35,7 +35,6 @@ import gc
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from functools import cache
@@ -47,14 +46,14 @@ from ..errors import ConfigFailure
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes
 from ..measure import LoopResult, LoopWindow, StopRule
-from ..model_cache import cache_entry
+from ..model_cache import META_FILE, cache_entry, write_entry
 from ..worker_env import decline_vendor_telemetry
 from .base import Backend
 from .torch_backend import reference_backend, reference_identity, reference_inputs
 
 decline_vendor_telemetry()  # before openvino / nncf load (exec workers, benchmarks): no network call
 
-IR_XML, IR_BIN, META_FILE = "model.xml", "model.bin", "meta.json"
+IR_XML, IR_BIN = "model.xml", "model.bin"
 CONVERTER = "openvino.convert_model(torch module, example_input), reshaped to static input shapes"
 CALIBRATION_SIZE = 16
 INT8_PRESET = "MIXED"
@@ -128,21 +127,6 @@ def calibration_items(ref: Any, inputs: dict[str, Any], n: int = CALIBRATION_SIZ
     return items
 
 
-def _write_entry(entry: Path, build: Any) -> None:
-    """``build(tmp_dir)``, then rename the directory into place (a concurrent writer's entry wins)."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=entry.parent))
-    try:
-        build(tmp)
-        try:
-            os.replace(tmp, entry)
-        except OSError:
-            if not (entry / META_FILE).exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _convert(config: BenchmarkConfig, fp32_entry: Path, int8_entry: Path | None) -> dict[str, float]:
     """Build whichever of the two cache entries is missing; returns conversion_ms / quantize_ms."""
     import openvino as ov
@@ -176,7 +160,7 @@ def _convert(config: BenchmarkConfig, fp32_entry: Path, int8_entry: Path | None)
             ov.save_model(fp32_model, str(tmp / IR_XML), compress_to_fp16=False)
             (tmp / META_FILE).write_text(json.dumps({**meta, "ir_sha256": ir_sha256(tmp)}, indent=1))
 
-        _write_entry(fp32_entry, build_fp32)
+        write_entry(fp32_entry, build_fp32)
         ref.close()
         del ref
         gc.collect()
@@ -212,7 +196,7 @@ def _convert(config: BenchmarkConfig, fp32_entry: Path, int8_entry: Path | None)
             ov.save_model(quantized, str(tmp / IR_XML), compress_to_fp16=False)
             (tmp / META_FILE).write_text(json.dumps({**meta, "ir_sha256": ir_sha256(tmp)}, indent=1))
 
-        _write_entry(int8_entry, build_int8)
+        write_entry(int8_entry, build_int8)
     return done
 
 

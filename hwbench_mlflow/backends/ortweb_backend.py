@@ -32,7 +32,7 @@ from .. import browsers
 from ..config import BenchmarkConfig
 from ..hardware import HardwareReport
 from ..measure import LoopResult, LoopWindow, StopRule
-from .onnxruntime_backend import OnnxRuntimeBackend, usable_cores
+from .onnxruntime_backend import INT8_DYNAMIC, OnnxRuntimeBackend, refusal, usable_cores
 
 EP = {"cpu": "wasm", "webgpu": "webgpu", "webnn": "webnn"}
 BUNDLE = {"wasm": "ort.wasm.min.mjs", "webgpu": "ort.webgpu.min.mjs", "webnn": "ort.all.min.mjs"}
@@ -125,31 +125,36 @@ class OrtWebBackend(OnnxRuntimeBackend):
 
     @classmethod
     def check(cls, config: BenchmarkConfig, hardware: HardwareReport) -> str | None:
-        if config.mode == "training":
-            return "the onnxruntime-web backend runs inference only"
-        if config.hardware not in EP:
-            return f"onnxruntime-web runs on cpu (wasm), webgpu and webnn, not {config.hardware}"
-        if config.precision == "bf16":
-            return "bf16 is not supported by the onnxruntime-web backend (no bf16 export or conversion path)"
-        if config.scenario == "throughput":
-            return "the onnxruntime-web backend measures one request at a time (a page runs one session.run at once)"
-        missing = cls.unavailable(config)
-        if missing:
-            return missing
-        ep = EP[config.hardware]
-        if config.precision == "int8" and ep != "wasm":
-            return (
-                "int8 is onnxruntime dynamic quantization (DynamicQuantizeLinear / MatMulInteger), which the "
-                f"{ep} EP does not run: those nodes would fall back to the wasm CPU kernels"
-            )
-        if config.precision == "fp16" and ep == "wasm":
-            return "fp16 is not run on the wasm EP: it has few fp16 kernels, the graph would mostly run through casts"
-        if config.precision == "fp16" and ep == "webgpu":
-            browser = browsers.browser_for(config.hardware, config.device)
-            features = browser.probe["webgpu"].get("features", []) if browser else []
-            if "shader-f16" not in features:
-                return "fp16 on WebGPU needs the adapter feature 'shader-f16', which this adapter does not offer"
-        return None
+        ep = EP.get(config.hardware)
+        subject = "the onnxruntime-web backend"
+
+        def platform() -> str | None:
+            return None if ep else f"onnxruntime-web runs on cpu (wasm), webgpu and webnn, not {config.hardware}"
+
+        def scenario() -> str | None:
+            if config.scenario != "throughput":
+                return None
+            return f"{subject} measures one request at a time (a page runs one session.run at once)"
+
+        def kernels(precision: str) -> str | None:
+            if precision == "int8" and ep != "wasm":
+                return (
+                    f"{INT8_DYNAMIC}which the {ep} EP does not run: those nodes would fall back to the wasm CPU kernels"
+                )
+            if precision == "fp16" and ep == "wasm":
+                return (
+                    "fp16 is not run on the wasm EP: it has few fp16 kernels, the graph would mostly run through casts"
+                )
+            if precision == "fp16" and ep == "webgpu":
+                browser = browsers.browser_for(config.hardware, config.device)
+                features = browser.probe["webgpu"].get("features", []) if browser else []
+                if "shader-f16" not in features:
+                    return "fp16 on WebGPU needs the adapter feature 'shader-f16', which this adapter does not offer"
+            return None
+
+        return refusal(
+            config, subject, first=[platform], then=[scenario, lambda: cls.unavailable(config)], kernels=kernels
+        )
 
     def prepare(self) -> None:
         super().prepare()
