@@ -793,9 +793,14 @@ def _print_summary(sweep: Any) -> None:
 
     from .results import measurement_conditions
 
-    t = Table(title=f"hwbench sweep {escape(sweep.sweep_id)}", show_lines=False)
+    weights_seen = {r.tags.get(N.T_WEIGHTS, "") for r in sweep.results}
+    one_kind = len(weights_seen) == 1 and "" not in weights_seen  # then said once, in the title
+    title = f"hwbench sweep {escape(sweep.sweep_id)}"
+    if one_kind:
+        title += f" (weights: {escape(weights_seen.pop())})"
+    t = Table(title=title, show_lines=False)
+    t.add_column("config", overflow="fold")  # a long name folds; a word is never cut short
     for col, just in (
-        ("config", "left"),
         ("status", "left"),
         ("p50 ms", "right"),
         ("±CI %", "right"),
@@ -837,6 +842,8 @@ def _print_summary(sweep: Any) -> None:
                 "",
                 weights,
             )
+    if one_kind:
+        t.columns.pop()  # the weights column (and its cells): the title says it
     console = _console()
     console.print(t)
     if any(N.T_PERCENTILE_WARNING in r.tags for r in sweep.results):
