@@ -16,7 +16,8 @@ from hwbench_mlflow.search_planner import BatchPlanner, Observation
 from tests._util import child_runs, run_cli
 
 SEARCH_FAST = ["--max-time", "0.5", "--min-time", "0.2", "--warmup", "2", "--min-iterations", "5"]
-LIMIT_MB = 480.0  # bert-tiny: 371-431 MB at batch 1 (seen in CI), 478 MB at 128, ~570 at 256 (forked worker)
+LIMIT_MB = 510.0  # bert-tiny: 356-435 MB at batch 1-4 (seen in CI), 478-487 MB at 128, ~570 at 256 (forked worker);
+# the headroom over the small batches keeps one noisy worker from making a small batch infeasible
 MAX_BATCH = 256
 
 
