@@ -101,7 +101,7 @@ def main() -> int:
     try:
         shutil.copy(source / "mlflow.db", work / "mlflow.db")  # the incremental step adds runs: work on a copy
         uri = f"sqlite:///{work}/mlflow.db"
-        from hwbench_mlflow.mirror_sync import Syncer
+        from hwbench_mlflow.mirror.sync import Syncer
 
         floors, floors_gc_off, fulls = [], [], []
         for r in range(args.repeat):

@@ -60,7 +60,7 @@ def floor_model(config: BenchmarkConfig) -> Path:
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from hwbench_mlflow.onnx_export import export_onnx, reference_inputs
+    from hwbench_mlflow.backends.onnx_export import export_onnx, reference_inputs
 
     path, _ = export_onnx(config)
     feeds = reference_inputs(config)

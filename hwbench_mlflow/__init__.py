@@ -27,19 +27,19 @@ __version__ = "0.1.0"
 # ``inspect.signature`` show its own parameters and docstring.
 _API = {
     "run_benchmark": ("runner", "run_benchmark"),
-    "search": ("batch_search", "run_search"),
-    "sync": ("mirror_sync", "sync"),
-    "sql": ("store", "sql"),
-    "connect": ("store", "connect"),
-    "export": ("store", "export"),
-    "init_db": ("matrix", "init_db"),
+    "search": ("search.study", "run_search"),
+    "sync": ("mirror.sync", "sync"),
+    "sql": ("mirror.store", "sql"),
+    "connect": ("mirror.store", "connect"),
+    "export": ("mirror.store", "export"),
+    "init_db": ("reporting.matrix", "init_db"),
     "detect_hardware": ("hardware", "detect_hardware"),
-    "recommend": ("recommender", "recommend"),
-    "analyze": ("comparative", "analyze"),
-    "cross_platform": ("comparative", "cross_platform"),
-    "compare": ("comparative", "compare_to_baseline"),
-    "read_baseline": ("comparative", "read_baseline"),
-    "baseline_from_sweep": ("comparative", "baseline_from_sweep"),
+    "recommend": ("reporting.recommend", "recommend"),
+    "analyze": ("reporting.comparative", "analyze"),
+    "cross_platform": ("reporting.comparative", "cross_platform"),
+    "compare": ("reporting.comparative", "compare_to_baseline"),
+    "read_baseline": ("reporting.comparative", "read_baseline"),
+    "baseline_from_sweep": ("reporting.comparative", "baseline_from_sweep"),
 }
 
 __all__ = [
@@ -64,15 +64,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
-    from .batch_search import run_search as search
-    from .comparative import analyze, baseline_from_sweep, cross_platform, read_baseline
-    from .comparative import compare_to_baseline as compare
     from .hardware import detect_hardware
-    from .matrix import init_db
-    from .mirror_sync import sync
-    from .recommender import recommend
+    from .mirror.store import connect, export, sql
+    from .mirror.sync import sync
+    from .reporting.comparative import analyze, baseline_from_sweep, cross_platform, read_baseline
+    from .reporting.comparative import compare_to_baseline as compare
+    from .reporting.matrix import init_db
+    from .reporting.recommend import recommend
     from .runner import run_benchmark
-    from .store import connect, export, sql
+    from .search.study import run_search as search
 
 
 def __getattr__(name: str) -> Any:

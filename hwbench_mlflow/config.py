@@ -56,7 +56,7 @@ class MeasureSettings:
     worker_start: str = "forkserver"
 
     def __post_init__(self) -> None:
-        # Messages name the fields; the CLI says its flags instead (cli.PARAM_FLAGS).
+        # Messages name the fields; the CLI says its flags instead (cli.flags.PARAM_FLAGS).
         if self.warmup < 0:
             raise BadInputError(f"warmup must be >= 0, got {self.warmup}", param="warmup")
         if self.min_iterations < 1:

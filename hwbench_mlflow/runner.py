@@ -14,9 +14,9 @@ from .catalog import DEFAULT_SEQ_LENGTH
 from .config import BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
+from .mirror.store import DEFAULT_DB_PATH
 from .plan import as_list, backends_asked, build_plan, precheck, select_models
 from .results import ConfigResult, SweepResult, build_result, summarise
-from .store import DEFAULT_DB_PATH
 from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores, start_fork_server
 
 # ----------------------------------------------------------------------------- execution
@@ -118,7 +118,7 @@ def run_benchmark(
     Afterwards the DuckDB mirror ``db_path`` is synced (``None``: not), as ``hwbench run``
     does; its report is ``.sync_report``, a failure ``.sync_error`` (said on stderr).
     """
-    from .tracking import SweepTracker, check_tracking_uri, resolve_tracking_uri
+    from .tracking.client import SweepTracker, check_tracking_uri, resolve_tracking_uri
 
     settings = settings or MeasureSettings()
     if settings.worker_start == "forkserver":  # preloads while hardware is detected and MLflow opens its store
@@ -206,7 +206,7 @@ def sync_mirror(tracking_uri: str, db_path: str | os.PathLike[str]) -> tuple[Any
 
     The runs are in MLflow whatever happens here, so a failed sync is said, never raised."""
     from .errors import HwbenchError
-    from .mirror_sync import sync
+    from .mirror.sync import sync
 
     try:
         return sync(tracking_uri, db_path), ""

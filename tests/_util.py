@@ -53,13 +53,13 @@ def child_runs(tracking_uri: str, parent_run_id: str | None = None) -> list:
 # environment's tracking URI
 SYNC_KILLED_AFTER_RESULTS = (
     "import os, signal, sys\n"
-    "import hwbench_mlflow.store as st\n"
+    "import hwbench_mlflow.mirror.store as st\n"
     "orig = st.MirrorStore.upsert\n"
     "def upsert(self, *a, **k):\n"
     "    orig(self, *a, **k)\n"
     "    if a[0] == 'performance_results': os.kill(os.getpid(), signal.SIGKILL)\n"
     "st.MirrorStore.upsert = upsert\n"
-    "from hwbench_mlflow.mirror_sync import sync\n"
+    "from hwbench_mlflow.mirror.sync import sync\n"
     "sync(None if sys.argv[1] == '-' else sys.argv[1], sys.argv[2])\n"
 )
 

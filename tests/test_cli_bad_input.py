@@ -723,7 +723,7 @@ def _templates(rows: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     used = {id(c) for params in rows.values() for c in params["files"].values()}
     out = {}
     if id(MIRROR) in used:
-        from hwbench_mlflow.store import MirrorStore
+        from hwbench_mlflow.mirror.store import MirrorStore
 
         out[id(MIRROR)] = tmp_path_factory.mktemp("mirror") / "hwbench.duckdb"
         MirrorStore(out[id(MIRROR)]).close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ._util import REPO
+from tests._util import REPO
 
 CATALOG_KEYS = ("bert", "bert-tiny", "minilm", "t5", "gpt2", "vit", "resnet", "whisper", "clip")
 PLATFORMS = ("cpu", "cuda", "rocm", "mps", "openvino", "qnn", "webnn", "webgpu")
@@ -38,7 +38,7 @@ def test_run_help(hwbench, tmp_path: Path) -> None:
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"]], ids=["help", "run-help"])
 def test_help_imports_no_heavy_modules(argv: list[str], clean_env: dict[str, str], tmp_path: Path) -> None:
     code = (
-        "import sys; from hwbench_mlflow.cli import cli; from click.testing import CliRunner; "
+        "import sys; from hwbench_mlflow.cli.app import cli; from click.testing import CliRunner; "
         f"r = CliRunner().invoke(cli, {argv!r}); assert r.exit_code == 0, r.output; "
         f"bad = [m for m in {HEAVY!r} if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
@@ -119,7 +119,7 @@ def test_hardware_json_cuda_matches_torch(hardware_json: dict) -> None:
 def test_output_formats_round_trip(tmp_path: Path, suffix: str) -> None:
     import pandas as pd
 
-    from hwbench_mlflow.cli import check_output_path, write_output
+    from hwbench_mlflow.cli.app import check_output_path, write_output
 
     frame = pd.DataFrame({"run_id": ["a", "b"], "latency_p50_ms": [1.5, 2.25], "batch_size": [1, 8]})
     path = check_output_path(str(tmp_path / f"results{suffix}"))
@@ -132,7 +132,7 @@ def test_output_formats_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_ui_on_a_busy_port_is_exit_2_before_any_url(tmp_path: Path) -> None:
     import socket
 
-    from ._util import run_cli
+    from tests._util import run_cli
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -152,8 +152,7 @@ def test_ui_opens_the_experiment_of_the_newest_sweep(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     from hwbench_mlflow import names as N
-
-    from ._util import run_cli
+    from tests._util import run_cli
 
     uri = f"sqlite:///{tmp_path}/m.db"
     client = MlflowClient(uri)
@@ -189,7 +188,7 @@ def test_repo_shim_hands_a_bare_python_over_to_the_venv() -> None:
 def test_help_says_what_every_option_takes() -> None:
     from click.testing import CliRunner
 
-    from hwbench_mlflow.cli import cli
+    from hwbench_mlflow.cli.app import cli
 
     for name in cli.commands:
         result = CliRunner().invoke(cli, [name, "--help"], terminal_width=100)

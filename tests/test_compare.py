@@ -92,7 +92,7 @@ def test_analyze_writes_what_duckdb_holds_with_speedups_and_ci(mirror):
 
 
 def test_batch_scaling_finds_the_saturation_point(mirror):
-    from hwbench_mlflow.comparative import batch_scaling
+    from hwbench_mlflow.reporting.comparative import batch_scaling
 
     scaling = batch_scaling(mirror / "hwbench.duckdb")
     cpu = scaling[scaling["hardware"] == "cpu"].set_index("batch_size")
@@ -110,7 +110,7 @@ def test_batch_scaling_finds_the_saturation_point(mirror):
 
 
 def test_cross_platform_names_the_winner_and_its_significance(mirror):
-    from hwbench_mlflow.comparative import cross_platform
+    from hwbench_mlflow.reporting.comparative import cross_platform
 
     frame = cross_platform(mirror / "hwbench.duckdb")
     assert set(frame["winner_throughput"]) == {"openvino/openvino/fp32@CPU"}
@@ -178,7 +178,7 @@ def test_regression_alert_needs_size_and_significance(mirror, baseline_csv, scal
 
 
 def test_a_wide_ci_is_inconclusive_not_an_alert(mirror):
-    from hwbench_mlflow.comparative import compare_to_baseline
+    from hwbench_mlflow.reporting.comparative import compare_to_baseline
 
     base = hb.analyze(mirror / "hwbench.duckdb")
     base["throughput_samples_per_s"] *= 1.25
@@ -263,8 +263,8 @@ def test_a_baseline_that_cannot_be_compared_is_refused_naming_its_rows(mirror, b
     assert _files(d) == before  # nothing logged to MLflow, nothing written
     (d / "bad-base.csv").unlink()
     # the same frame handed to the API is refused the same way
-    from hwbench_mlflow.comparative import compare_to_baseline
     from hwbench_mlflow.errors import BadInputError
+    from hwbench_mlflow.reporting.comparative import compare_to_baseline
 
     with pytest.raises(BadInputError) as err:
         compare_to_baseline(d / "hwbench.duckdb", frame)

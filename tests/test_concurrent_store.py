@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ._util import child_runs, clean_env
+from tests._util import child_runs, clean_env
 
 
 def test_two_runs_at_once_on_a_new_sqlite_store(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The library's errors name its parameters; only the CLI speaks in flags (cli.PARAM_FLAGS)."""
+"""The library's errors name its parameters; only the CLI speaks in flags (cli.flags.PARAM_FLAGS)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import inspect
 
 import pytest
 
-from hwbench_mlflow.cli import PARAM_FLAGS, cli
+from hwbench_mlflow.cli import cli
+from hwbench_mlflow.cli.flags import PARAM_FLAGS
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.errors import BadInputError
 

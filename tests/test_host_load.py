@@ -15,8 +15,7 @@ import pytest
 
 from hwbench_mlflow import names as N
 from hwbench_mlflow.host_load import CONTENDED_OTHER_CPU_PCT, HostLoadWindow, is_contended
-
-from ._util import FAST, child_runs, run_cli
+from tests._util import FAST, child_runs, run_cli
 
 pytestmark = pytest.mark.skipif(not Path("/proc/stat").exists(), reason="host load is read from /proc/stat")
 

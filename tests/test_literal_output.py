@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._util import run_cli
+from tests._util import run_cli
 
 
 def test_query_prints_markup_in_data_literally(tmp_path: Path) -> None:

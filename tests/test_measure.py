@@ -94,7 +94,7 @@ def test_loop_respects_max_time_and_counts_sync():
     ],
 )
 def test_settings_validate(kwargs, message):
-    from hwbench_mlflow.cli import PARAM_FLAGS
+    from hwbench_mlflow.cli.flags import PARAM_FLAGS
     from hwbench_mlflow.errors import BadInputError
 
     with pytest.raises(BadInputError) as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from ._util import FAST, clean_env, run_cli
+from tests._util import FAST, clean_env, run_cli
 
 SCRIPT = """\
 import hwbench_mlflow as hb

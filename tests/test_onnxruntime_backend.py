@@ -11,13 +11,13 @@ import onnx
 import pytest
 import torch
 
-from hwbench_mlflow import onnx_export
+from hwbench_mlflow.backends import onnx_export
+from hwbench_mlflow.backends.model_cache import sha256_file
 from hwbench_mlflow.backends.onnxruntime_backend import OnnxRuntimeBackend
 from hwbench_mlflow.backends.torch_backend import reference_model
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.hardware import detect_hardware
 from hwbench_mlflow.measure import StopRule
-from hwbench_mlflow.model_cache import sha256_file
 from hwbench_mlflow.worker import run_in_worker
 
 SEQ = 32

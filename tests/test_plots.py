@@ -58,7 +58,7 @@ def db(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plots(db):
-    from hwbench_mlflow.plots import all_plots
+    from hwbench_mlflow.reporting.plots import all_plots
 
     out = {p.name: p for p in all_plots(db)}
     yield out
@@ -98,8 +98,8 @@ def test_latency_distributions_draws_every_config_past_twelve(plots):
 
 
 def test_latency_distributions_names_what_it_cannot_draw(db):
-    from hwbench_mlflow.comparative import _latest, samples_by_run
-    from hwbench_mlflow.plots import latency_distributions
+    from hwbench_mlflow.reporting.comparative import _latest, samples_by_run
+    from hwbench_mlflow.reporting.plots import latency_distributions
 
     frame = _latest(db, None, None)
     samples = samples_by_run(db, list(frame["mlflow_run_id"]))
@@ -112,7 +112,7 @@ def test_latency_distributions_names_what_it_cannot_draw(db):
 
 
 def test_throughput_axis_is_log_when_models_differ_tenfold(db, plots):
-    from hwbench_mlflow.plots import all_plots
+    from hwbench_mlflow.reporting.plots import all_plots
 
     p = plots["throughput_vs_batch"]
     assert p.figure.axes[0].get_yscale() == "log" and p.interactive.layout.yaxis.type == "log"
@@ -177,7 +177,7 @@ def test_write_gives_one_png_per_plot_and_offline_html(plots, tmp_path):
     """write() still gives one PNG per plot and one offline plots.html."""
     import matplotlib.image as mpimg
 
-    from hwbench_mlflow.plots import write
+    from hwbench_mlflow.reporting.plots import write
 
     paths = write(list(plots.values()), tmp_path)
     assert [p.name for p in paths] == [f"{n}.png" for n in plots] + ["plots.html"]

@@ -15,7 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
 from hwbench_mlflow.errors import BadInputError
-from hwbench_mlflow.recommender import CRITERIA, NoResultsError, parse_weights
+from hwbench_mlflow.reporting.recommend import CRITERIA, NoResultsError, parse_weights
 from tests._util import run_cli
 
 # (model, hardware, backend, precision, batch, throughput, p50, p99, memory, samples, ci ±fraction, extra)
@@ -191,7 +191,7 @@ def test_cli_formats_and_mlflow_record(mirror, tmp_path):
 def test_confidence_rules(simulated, samples, ci, estimated, expected, contended):
     from types import SimpleNamespace
 
-    from hwbench_mlflow.recommender import _confidence
+    from hwbench_mlflow.reporting.recommend import _confidence
 
     row = SimpleNamespace(
         is_simulated=simulated, samples=samples, ci_rel=ci, percentile_warning=None, host_contended=contended

@@ -61,7 +61,7 @@ def test_visualize_logs_valid_images_to_mlflow(mirror):
 def test_simulated_is_marked_in_the_plots():
     import pandas as pd
 
-    from hwbench_mlflow.plots import platform_model_heatmap, precision_comparison, throughput_vs_batch
+    from hwbench_mlflow.reporting.plots import platform_model_heatmap, precision_comparison, throughput_vs_batch
 
     frame = pd.DataFrame(
         [

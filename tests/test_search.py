@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
-from hwbench_mlflow.search_planner import BatchPlanner, Observation
+from hwbench_mlflow.search.planner import BatchPlanner, Observation
 from tests._util import child_runs, run_cli
 
 SEARCH_FAST = ["--max-time", "0.5", "--min-time", "0.2", "--warmup", "2", "--min-iterations", "5"]
@@ -225,7 +225,7 @@ def test_run_memory_constrained_refuses_a_batch_grid(tmp_path):
 
 
 def test_objective_directions_are_consistent():
-    from hwbench_mlflow.batch_search import OBJECTIVES
+    from hwbench_mlflow.search.study import OBJECTIVES
 
     assert OBJECTIVES["throughput"] == (N.M_THROUGHPUT, "maximize")
     assert all(d == "minimize" for k, (_, d) in OBJECTIVES.items() if k.startswith("latency"))

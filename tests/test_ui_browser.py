@@ -25,7 +25,7 @@ import requests
 
 from hwbench_mlflow import names as N
 from hwbench_mlflow.browsers import BASE_FLAGS
-from hwbench_mlflow.ui_url import (
+from hwbench_mlflow.tracking.ui_url import (
     RUNS_VIEW_KEY,
     RUNS_VIEW_NAME,
     SHARED_VIEW_TAG_PREFIX,
@@ -113,7 +113,7 @@ def _print_url(uri: str, port: int) -> str:
     """``hwbench ui --print-url``, in process (mlflow is already imported here)."""
     from click.testing import CliRunner
 
-    from hwbench_mlflow.cli import cli
+    from hwbench_mlflow.cli.app import cli
 
     result = CliRunner().invoke(cli, ["ui", "--tracking-uri", uri, "--port", str(port), "--print-url"])
     assert result.exit_code == 0, result.output

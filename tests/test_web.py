@@ -65,9 +65,9 @@ def test_each_web_platform_is_measured_with_its_browser_and_device(web_sweep):
 
 @needs_web
 def test_outputs_that_differ_from_native_fail_the_config(web_sweep):
+    from hwbench_mlflow.backends.onnx_export import reference_inputs
     from hwbench_mlflow.backends.ortweb_backend import OrtWebBackend
     from hwbench_mlflow.config import BenchmarkConfig
-    from hwbench_mlflow.onnx_export import reference_inputs
 
     _, _, runs = web_sweep
     path = runs["cpu"].data.params["model_path"]

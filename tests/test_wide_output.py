@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from hwbench_mlflow.tables import plan_widths, print_frame, wrap_cell
-
-from ._util import run_cli
+from hwbench_mlflow.cli.tables import plan_widths, print_frame, wrap_cell
+from tests._util import run_cli
 
 NUMBERS = ("1043.7927", "7.0922", "10.5691", "301.0", "0.0413")
 
@@ -168,7 +167,7 @@ def test_layout_option_gives_the_layout() -> None:
     import click
     from click.testing import CliRunner
 
-    from hwbench_mlflow.tables import layout_option
+    from hwbench_mlflow.cli.tables import layout_option
 
     @click.command()
     @layout_option

@@ -1,7 +1,7 @@
 """ONNX Runtime backend: hardware cpu (CPU execution provider), cuda, openvino and qnn through
 their execution providers when the installed onnxruntime has them; inference only.
 
-The model is exported from the torch model once per shape (:mod:`hwbench_mlflow.onnx_export`,
+The model is exported from the torch model once per shape (:mod:`hwbench_mlflow.backends.onnx_export`,
 cached on disk, outside ``startup_ms``); ``startup_ms`` covers the InferenceSession creation
 (graph optimisation + kernel preparation). int8 is ``onnxruntime.quantization.quantize_dynamic``
 (QInt8 weights, activations quantized per call), also cached.
@@ -127,7 +127,7 @@ class OnnxRuntimeBackend(Backend):
         return refusal(config, "ONNX Runtime backend", first=[lambda: cls.unavailable(config)], kernels=kernels)
 
     def prepare(self) -> None:
-        from .. import onnx_export
+        from . import onnx_export
 
         cfg = self.config
         fp32_path, params = onnx_export.export_onnx(cfg)

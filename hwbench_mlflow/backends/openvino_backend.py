@@ -4,7 +4,7 @@ What runs, and where the time goes:
 
 * ``prepare`` (not timed): the catalog model as an OpenVINO IR with *static* input
   shapes (exactly the config's ``[batch, seq]``), from the on-disk cache
-  (:func:`hwbench_mlflow.model_cache.cache_entry`) or, on a miss, converted with
+  (:func:`hwbench_mlflow.backends.model_cache.cache_entry`) or, on a miss, converted with
   ``openvino.convert_model`` from the fp32 torch reference model
   (:func:`hwbench_mlflow.backends.torch_backend.reference_model`) and, for int8,
   quantized with NNCF post-training quantization on a small generated calibration set.
@@ -46,9 +46,9 @@ from ..errors import ConfigFailure
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes
 from ..measure import LoopResult, LoopWindow, StopRule
-from ..model_cache import META_FILE, cache_entry, write_entry
 from ..worker_env import decline_vendor_telemetry
 from .base import Backend
+from .model_cache import META_FILE, cache_entry, write_entry
 from .torch_backend import reference_backend, reference_identity, reference_inputs
 
 decline_vendor_telemetry()  # before openvino / nncf load (exec workers, benchmarks): no network call

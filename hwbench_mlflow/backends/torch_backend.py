@@ -13,8 +13,8 @@ from ..config import BenchmarkConfig
 from ..errors import ConfigFailure
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes, make_inputs
-from ..model_cache import sha256_file
 from .base import Backend
+from .model_cache import sha256_file
 
 INT8_METHOD = "dynamic (torch.ao.quantization.quantize_dynamic: qint8 weights, Linear layers)"
 TRAINING_STEP = "forward + loss (mean square of the first output) + backward + AdamW step + zero_grad"

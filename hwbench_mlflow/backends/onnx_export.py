@@ -6,7 +6,7 @@ part of the cache key. ``torch.onnx.export(dynamo=True)`` (torch.export + onnxsc
 tried first; when it cannot export a model the TorchScript exporter is the fallback, and
 the ``onnx_exporter`` / ``onnx_export_fallback`` params say so.
 
-Cache layout (:func:`hwbench_mlflow.model_cache.cache_entry`): one directory per entry
+Cache layout (:func:`hwbench_mlflow.backends.model_cache.cache_entry`): one directory per entry
 holding ``model.onnx`` and ``meta.json``. The directory is written under a temporary
 name and renamed into place, so a killed export never leaves a half file behind.
 """
@@ -19,11 +19,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .backends.torch_backend import reference_backend, reference_identity
-from .backends.torch_backend import reference_inputs as _torch_reference_inputs
-from .config import BenchmarkConfig
-from .inputs import describe_shapes
+from ..config import BenchmarkConfig
+from ..inputs import describe_shapes
 from .model_cache import META_FILE, cache_entry, sha256_file, write_entry
+from .torch_backend import reference_backend, reference_identity
+from .torch_backend import reference_inputs as _torch_reference_inputs
 
 DYNAMO_OPSET = 18  # the opset torch.onnx's dynamo exporter (onnxscript) targets by default
 TORCHSCRIPT_OPSET = 17  # the fallback exporter; 17 has LayerNormalization

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import names as N
-from .errors import BadInputError
+from .. import names as N
+from ..errors import BadInputError
 from .orphans import owner_tags
 from .outbox import Outbox, PendingRun, is_unreachable, new_uid, write_run
 
 if TYPE_CHECKING:
-    from .hardware import HardwareReport
-    from .results import ConfigResult
+    from ..hardware import HardwareReport
+    from ..results import ConfigResult
 
 VERSIONED_LIBRARIES = ("torch", "transformers", "mlflow", "numpy", "hwbench-mlflow")
 

@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import names as N
-from .errors import BadInputError, HwbenchError
+from .. import names as N
+from ..errors import BadInputError, HwbenchError
 from .freshness import warn_if_behind
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _confidence(row: Any, uses_p99: bool, estimated: bool) -> str:
 
 def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: str) -> pd.DataFrame:
     """The newest successful result of each configuration, with memory and CI columns."""
-    from .store import connect
+    from ..mirror.store import connect
 
     con = connect(db_path)
     try:
@@ -451,7 +451,7 @@ def to_markdown(recs: list[Recommendation]) -> str:
 def log_to_mlflow(recs: list[Recommendation], tracking_uri: str, experiment: str, params: dict[str, Any]) -> str:
     """The recommendation as an MLflow run (tag hwbench.role=recommend): params, a JSON and a
     Markdown artifact; its run id."""
-    from .tracking import log_output_run
+    from ..tracking.client import log_output_run
 
     md = to_markdown(recs)
     return log_output_run(

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import HwbenchError
+from ..errors import HwbenchError
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em}
@@ -75,7 +75,7 @@ def table(frame: Any) -> str:
 
 def availability(db_path: str | os.PathLike[str]) -> Any:
     """The newest detection of each platform on each host."""
-    from .store import connect
+    from ..mirror.store import connect
 
     con = connect(db_path)
     try:
@@ -108,7 +108,7 @@ def build(
     prices: dict[str, float] | None = None,
 ) -> str:
     from .comparative import SUMMARY_COLUMNS, analyze
-    from .recommender import NoResultsError, recommend, to_frame
+    from .recommend import NoResultsError, recommend, to_frame
 
     analysis = analyze(db_path, models=models)
     avail = availability(db_path)

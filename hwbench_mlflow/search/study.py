@@ -10,7 +10,7 @@ as an Optuna study whose every trial is a real worker run and a nested MLflow ru
   a worker that runs out of memory, or is stopped by the guard, is a COMPLETE,
   infeasible trial with the memory it had reached — never an exception that teaches
   the sampler nothing. Other failures (runtime errors, timeouts) are FAIL trials.
-* What to measure next: the :class:`~hwbench_mlflow.search_planner.BatchPlanner`
+* What to measure next: the :class:`~hwbench_mlflow.search.planner.BatchPlanner`
   (default, ``sampler="planned"``) enqueues its proposals into the study; with
   ``sampler="tpe"`` Optuna's TPE samples instead (same constraints).
 * Storage: a local SQLite file by default (``optuna-dashboard sqlite:///hwbench-optuna.db``),
@@ -31,18 +31,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import names as N
-from .catalog import DEFAULT_SEQ_LENGTH, resolve_model
-from .config import BenchmarkConfig, MeasureSettings
-from .errors import BadInputError
-from .search_planner import BatchPlanner, Observation
-from .store import DEFAULT_DB_PATH
+from .. import names as N
+from ..catalog import DEFAULT_SEQ_LENGTH, resolve_model
+from ..config import BenchmarkConfig, MeasureSettings
+from ..errors import BadInputError
+from ..mirror.store import DEFAULT_DB_PATH
+from .planner import BatchPlanner, Observation
 
 if TYPE_CHECKING:
     import optuna
 
-    from .hardware import HardwareReport
-    from .results import ConfigResult
+    from ..hardware import HardwareReport
+    from ..results import ConfigResult
 
 # objective name → (metric, direction)
 OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -184,7 +184,7 @@ def _problem(
     seq_length: int,
     report: HardwareReport,
 ) -> _Problem:
-    from .plan import build_plan, precheck
+    from ..plan import build_plan, precheck
 
     if objective not in OBJECTIVES:
         raise BadInputError(f"unknown objective '{objective}'; choose from {', '.join(OBJECTIVES)}")
@@ -228,7 +228,7 @@ def _check_storage(storage: str) -> None:
     before anything runs (a reachable server is only known when the study opens)."""
     from sqlalchemy.engine import make_url
 
-    from .tracking import redact_uri
+    from ..tracking.client import redact_uri
 
     try:
         url = make_url(storage)
@@ -245,7 +245,7 @@ def _check_storage(storage: str) -> None:
 def _open_study(storage: str, study_name: str, problem: _Problem, seed: int | None, sampler: str) -> optuna.Study:
     import optuna
 
-    from .tracking import redact_uri
+    from ..tracking.client import redact_uri
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = OBJECTIVES[problem.objective][1]
@@ -391,7 +391,7 @@ class _Evaluator:
         self.results: list[ConfigResult] = []
 
     def guard(self, config: BenchmarkConfig) -> Any:
-        from .worker import MemoryGuard
+        from ..worker import MemoryGuard
 
         limit = self.problem.memory_limit_mb
         if limit is not None and N.memory_metric(config.hardware) == N.M_MEMORY_PEAK and limit < self.host_cap_mb:
@@ -401,8 +401,8 @@ class _Evaluator:
     def __call__(self, trial: optuna.Trial) -> None:
         from optuna.trial import TrialState
 
-        from .results import build_result
-        from .worker import run_in_worker
+        from ..results import build_result
+        from ..worker import run_in_worker
 
         p = self.problem
         base = p.configs[str(trial.params["config"])]
@@ -494,9 +494,9 @@ def run_search(
     top points are ranked by their median. Returns a :class:`SearchResult`; ``best`` is None when
     nothing fits. Afterwards the DuckDB mirror ``db_path`` is synced (``None``: not).
     """
-    from .hardware import detect_hardware
-    from .plan import as_list
-    from .tracking import SweepTracker, check_tracking_uri, redact_uri, resolve_tracking_uri
+    from ..hardware import detect_hardware
+    from ..plan import as_list
+    from ..tracking.client import SweepTracker, check_tracking_uri, redact_uri, resolve_tracking_uri
 
     if sampler not in SAMPLERS:
         raise BadInputError(f"unknown sampler '{sampler}'; choose from {', '.join(SAMPLERS)}")
@@ -511,8 +511,8 @@ def run_search(
         raise BadInputError(f"--max-batch must be >= 1, got {max_batch}")
     settings = settings or MeasureSettings()
     if settings.worker_start == "forkserver":  # preloads while hardware is detected and the stores open
-        from .plan import backends_asked
-        from .worker import start_fork_server
+        from ..plan import backends_asked
+        from ..worker import start_fork_server
 
         start_fork_server(backends_asked(hardware, backend))
     uri = resolve_tracking_uri(tracking_uri)  # both stores before the (slow) hardware detection
@@ -630,7 +630,7 @@ def run_search(
     _finish(tracker, evaluate.results, result)
     result.outboxed, result.replayed = tracker.outboxed, tracker.replayed
     if db_path is not None and not result.outboxed:  # the mirror follows, as after `hwbench search`
-        from .runner import sync_mirror
+        from ..runner import sync_mirror
 
         result.sync_report, result.sync_error = sync_mirror(uri, db_path)
     return result

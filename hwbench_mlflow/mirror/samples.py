@@ -1,5 +1,5 @@
 """Reading ``raw_latencies_ms.json`` artifacts into arrays, in this process or in a helper
-process (``python -m hwbench_mlflow.samples_io``) that imports only json and numpy, so a
+process (``python -m hwbench_mlflow.mirror.samples``) that imports only json and numpy, so a
 big sync parses on the other core without contending for the sync's GIL."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class SampleReaderProcess:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hwbench_mlflow.samples_io"],
+            [sys.executable, "-m", "hwbench_mlflow.mirror.samples"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

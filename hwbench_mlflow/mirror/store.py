@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadInputError, HwbenchError
+from ..errors import BadInputError, HwbenchError
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
 DEFAULT_DB_PATH = "hwbench.duckdb"
-SQL_DIR = Path(__file__).resolve().parent / "analysis"
+SQL_DIR = Path(__file__).resolve().parent.parent / "analysis"
 SCHEMA_DIR = SQL_DIR / "schema"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 SAMPLE_BATCH_FILES = 500
@@ -711,7 +711,7 @@ class SampleLoader:
         return self.counts
 
     def _work(self) -> None:
-        from .samples_io import SampleReaderProcess, read_samples
+        from .samples import SampleReaderProcess, read_samples
 
         try:
             while (batch := self.jobs.get()) is not None:

@@ -234,7 +234,7 @@ def latency_distributions(frame: pd.DataFrame, samples: dict[str, Any]) -> Plot:
     import numpy as np
     import plotly.graph_objects as go
 
-    from .measure import quantile_ci
+    from ..measure import quantile_ci
 
     rows = [r for r in frame.itertuples() if len(samples.get(r.mlflow_run_id, ())) > 0]
     missing = [r for r in frame.itertuples() if len(samples.get(r.mlflow_run_id, ())) == 0]
@@ -479,7 +479,7 @@ def _fill_ci(frame: pd.DataFrame, samples: dict[str, Any]) -> pd.DataFrame:
     else the CI the run logged."""
     import numpy as np
 
-    from .measure import quantile_ci
+    from ..measure import quantile_ci
 
     lo = frame["latency_p50_ci_low_ms"].to_numpy(dtype=float).copy()
     hi = frame["latency_p50_ci_high_ms"].to_numpy(dtype=float).copy()

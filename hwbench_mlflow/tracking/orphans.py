@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from . import names as N
+from .. import names as N
 
 START_TOLERANCE_S = 1.0  # psutil's create_time is rounded by the kernel's clock ticks
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import names as N
-from .backends import BACKEND_PLATFORMS
-from .catalog import ModelSpec
-from .config import BenchmarkConfig
-from .hardware import HardwareReport
+from .. import names as N
+from ..backends import BACKEND_PLATFORMS
+from ..catalog import ModelSpec
+from ..config import BenchmarkConfig
+from ..hardware import HardwareReport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,7 @@ def last_observed(tracking_uri: str | None) -> dict[tuple[str, ...], tuple[str, 
 
     Reads only a store that already exists: a matrix never creates an MLflow database.
     """
-    from .tracking import last_config_statuses, resolve_tracking_uri
+    from ..tracking.client import last_config_statuses, resolve_tracking_uri
 
     return _newest_per_combination(last_config_statuses(resolve_tracking_uri(tracking_uri)))
 
@@ -63,7 +63,7 @@ def _newest_per_combination(rows: Any) -> dict[tuple[str, ...], tuple[str, str]]
 
 def last_observed_in_mirror(db_path: str | os.PathLike[str]) -> dict[tuple[str, ...], tuple[str, str]]:
     """The same answer as :func:`last_observed`, from the DuckDB mirror (no MLflow query)."""
-    from .store import connect
+    from ..mirror.store import connect
 
     con = connect(db_path)
     try:
@@ -85,7 +85,7 @@ def compatibility_matrix(
     """One row per model × platform × backend × precision × mode (long format)."""
     import pandas as pd
 
-    from .plan import devices_for, precheck
+    from ..plan import devices_for, precheck
 
     observed = observed or {}
     rows: list[dict[str, Any]] = []
@@ -137,9 +137,9 @@ def init_db(
     compatible model × platform × backend × device × precision × batch × mode × scenario
     (default: the catalog × the platforms detected here), and this detection in the
     availability log. Existing rows stay; the plan's status comes from synced results."""
-    from .hardware import detect_hardware
-    from .plan import devices_for, select_models
-    from .store import MirrorStore, check_mirror_opens, detection_rows
+    from ..hardware import detect_hardware
+    from ..mirror.store import MirrorStore, check_mirror_opens, detection_rows
+    from ..plan import devices_for, select_models
 
     specs = select_models(list(models or []), category, all_models=models is None)
     if Path(db_path).is_file():  # a corrupted file is said before the (slow) hardware detection

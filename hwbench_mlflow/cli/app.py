@@ -14,26 +14,13 @@ from typing import Any
 
 import click
 
-from . import names as N
-from .errors import BadInputError, HwbenchError
+from .. import names as N
+from ..errors import BadInputError, HwbenchError
+from .flags import PARAM_FLAGS
 from .tables import layout_option
 
 OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
 DEFAULT_DB_PATH = "hwbench.duckdb"  # = store.DEFAULT_DB_PATH (store is not imported at start-up)
-
-# The library's errors name its parameters (BadInputError.param); the CLI says its flags.
-PARAM_FLAGS = {
-    "warmup": "--warmup",
-    "min_iterations": "--min-iterations",
-    "min_time_s": "--min-time",
-    "max_time_s": "--max-time",
-    "timeout_s": "--timeout",
-    "target_ci": "--target-ci",
-    "malloc": "--malloc",
-    "worker_start": "--worker-start",
-    "seq_length": "--seq-length",
-    "max_workers": "--max-workers",
-}
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -174,8 +161,8 @@ def _use_browser(ctx: click.Context, param: click.Parameter, value: str | None) 
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise BadInputError(f"--browser: {value} is not an executable file")
     os.environ["HWBENCH_BROWSER"] = os.path.abspath(path)
-    from .browsers import detect_browsers
-    from .hardware import detect_hardware
+    from ..browsers import detect_browsers
+    from ..hardware import detect_hardware
 
     detect_browsers.cache_clear()  # an earlier call in this process may have seen other browsers
     detect_hardware.cache_clear()
@@ -216,7 +203,7 @@ def build_settings(
     malloc: str,
     worker_start: str,
 ) -> Any:
-    from .config import MeasureSettings
+    from ..config import MeasureSettings
 
     return MeasureSettings(
         warmup=_int("--warmup", warmup),
@@ -320,7 +307,7 @@ def run(
 
     Exit code 0 when every config succeeded, 1 when any failed (or the sync did), 2 on bad input.
     """
-    from .catalog import resolve_model
+    from ..catalog import resolve_model
 
     if memory_constrained is not None:
         from click.core import ParameterSource
@@ -356,7 +343,7 @@ def run(
     for m in model_list:
         resolve_model(m)
     hw = parse_choices("--hardware", hardware, N.PLATFORMS) if hardware is not None else None
-    from .backends import BACKENDS
+    from ..backends import BACKENDS
 
     be = parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None
     sizes = parse_batch_sizes(batch_sizes)
@@ -381,7 +368,7 @@ def run(
     if not experiment.strip():
         raise BadInputError("--experiment must not be empty")
     if workers > 1:
-        from .worker import format_cores, split_cores
+        from ..worker import format_cores, split_cores
 
         sets = " | ".join(format_cores(c) for c in split_cores(workers))
         click.echo(
@@ -391,9 +378,9 @@ def run(
             err=True,
         )
 
-    from .runner import run_benchmark
-    from .tracking import redact_uri
-    from .ui_url import run_url
+    from ..runner import run_benchmark
+    from ..tracking.client import redact_uri
+    from ..tracking.ui_url import run_url
 
     err = _console(stderr=True)
     progress_state: dict[str, Any] = {}
@@ -494,8 +481,8 @@ def run(
 
 def _print_not_measured(out: Any) -> None:
     """The platforms a default sweep left out, each with the reason (nothing is filled in for them)."""
-    from .hardware import detect_hardware
-    from .plan import default_platforms
+    from ..hardware import detect_hardware
+    from ..plan import default_platforms
 
     report = detect_hardware()
     missing = [p for p in report.platforms if not p.available]
@@ -511,7 +498,7 @@ def _print_not_measured(out: Any) -> None:
 
 def _report_outbox(replayed: int, outboxed: int) -> None:
     """Say what the outbox did: runs an earlier sweep kept, now written; runs kept by this one."""
-    from .outbox import outbox_dir
+    from ..tracking.outbox import outbox_dir
 
     if replayed:  # click, not rich: one line however long (rich wraps at the console width)
         click.echo(f"hwbench: replayed {replayed} run(s) kept in the outbox {outbox_dir()}", err=True)
@@ -609,8 +596,8 @@ def search(
 
     Exit code 0 with an answer, 1 when nothing fits (or the sync failed), 2 on bad input.
     """
-    from .backends import BACKENDS
-    from .catalog import resolve_model
+    from ..backends import BACKENDS
+    from ..catalog import resolve_model
 
     if "," in model:
         raise BadInputError("--model: a search is about one model; run one search per model")
@@ -658,7 +645,7 @@ def search(
             raise BadInputError(f"--memory-limit {memory_limit} MB cannot bind: {said}")
     if not no_db:
         check_db_path(db_path)
-    from .batch_search import describe, outcome_of, run_search
+    from ..search.study import describe, outcome_of, run_search
 
     err = _console(stderr=True)
     banner: list[int] = []
@@ -685,7 +672,7 @@ def search(
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         _print_trials(result)
-    from .tracking import redact_uri
+    from ..tracking.client import redact_uri
 
     for config, why in result.not_searched.items():
         click.echo(f"hwbench: not searched: {config}: {why}", err=True)
@@ -773,7 +760,7 @@ def _fit_config_name(name: str, width: int = CONFIG_CELL_WIDTH) -> str:
     <model> · inference``) keeps its start (precision, batch, hardware/backend) and its end
     (mode, scenario), which tell a sweep's configs apart, and loses the middle of the model part
     to a '…'; any other name loses its middle."""
-    from .config import RUN_NAME_SEP
+    from ..config import RUN_NAME_SEP
 
     if len(name) <= width:
         return name
@@ -791,7 +778,7 @@ def _print_summary(sweep: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from .results import measurement_conditions
+    from ..results import measurement_conditions
 
     weights_seen = {r.tags.get(N.T_WEIGHTS, "") for r in sweep.results}
     one_kind = len(weights_seen) == 1 and "" not in weights_seen  # then said once, in the title
@@ -863,14 +850,14 @@ def _print_summary(sweep: Any) -> None:
 def hardware(as_json: bool, db_path: str | None, no_db: bool) -> int:
     """What is really present on this host, each platform with the reason when absent;
     the detection is logged to the DuckDB mirror's hardware_availability_log."""
-    from .hardware import detect_hardware
+    from ..hardware import detect_hardware
 
     if db_path is not None:
         check_db_path(db_path)
     report = detect_hardware()
     target = db_path or (DEFAULT_DB_PATH if Path(DEFAULT_DB_PATH).is_file() else None)
     if target and not no_db:
-        from .store import log_detection
+        from ..mirror.store import log_detection
 
         log_detection(target, report)
         click.echo(f"detection logged to {target} (hardware_availability_log)", err=True)
@@ -904,7 +891,7 @@ def _print_browsers(console: Any) -> None:
     """The browsers found for the onnxruntime-web backend and what each really provides."""
     from rich.table import Table
 
-    from . import browsers
+    from .. import browsers
 
     if browsers.ort_dist() is None:
         console.print(f"Browsers: not probed, onnxruntime-web is not installed ({browsers.INSTALL_HINT})")
@@ -930,7 +917,7 @@ def models() -> int:
     """The model catalog (architecture configs ship here: no download needed)."""
     from rich.table import Table
 
-    from .catalog import CATALOG, DEFAULT_MODELS
+    from ..catalog import CATALOG, DEFAULT_MODELS
 
     t = Table(title="hwbench catalog")
     for col in ("key", "hugging face id", "category", "inputs", "weights here"):
@@ -984,14 +971,14 @@ def matrix(
     The same checks `hwbench run` applies before starting a worker; a ✖ is never run.
     The table shows what runs here and sums up the rest by platform and reason (--all: every row).
     """
-    from .hardware import detect_hardware
-    from .matrix import compatibility_matrix, last_observed, last_observed_in_mirror
-    from .plan import select_models
+    from ..hardware import detect_hardware
+    from ..plan import select_models
+    from ..reporting.matrix import compatibility_matrix, last_observed, last_observed_in_mirror
 
     specs = select_models(_items("--model", models) if models is not None else [], category, models is None)
     platforms = parse_choices("--hardware", hardware, N.PLATFORMS) if hardware is not None else list(N.PLATFORMS)
     if not no_history and tracking_uri:
-        from .tracking import check_tracking_uri
+        from ..tracking.client import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
     if no_history:
@@ -1143,11 +1130,11 @@ def sync(
     if slack_s < 0:
         raise BadInputError(f"--slack must be >= 0, got {slack_s:g}")
     if replay:
-        from .outbox import outbox_dir
-        from .tracking import replay_outbox
+        from ..tracking.client import replay_outbox
+        from ..tracking.outbox import outbox_dir
 
         click.echo(f"replayed {replay_outbox(tracking_uri)} run(s) from the outbox {outbox_dir()}", err=True)
-    from .mirror_sync import Syncer
+    from ..mirror.sync import Syncer
 
     syncer = Syncer(
         tracking_uri, db_path, recheck=n_recheck, slack_s=slack_s, lock_timeout_s=_float("--lock-timeout", lock_timeout)
@@ -1188,7 +1175,7 @@ def _mlflow_run_metrics(report: Any) -> None:
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         return
-    from .tracking import log_sync_report
+    from ..tracking.client import log_sync_report
 
     log_sync_report(run_id, report)
 
@@ -1201,7 +1188,7 @@ def _mlflow_run_metrics(report: Any) -> None:
 @layout_option
 def query(sql: str, db_path: str, fmt: str, max_rows: str, layout: str) -> int:
     """Run a read-only SQL query on the mirror (the file is opened read-only)."""
-    from .store import sql as run_sql
+    from ..mirror.store import sql as run_sql
 
     rows = _int("--max-rows", max_rows)
     if rows < 0:
@@ -1231,7 +1218,7 @@ def _print_frame(frame: Any, max_rows: int, layout: str = "auto") -> None:
 @click.option("--table", help="One table or view (e.g. results, performance_results).")
 def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
     """Export the mirror's tables (Parquet, CSV or JSON); files appear whole or not at all."""
-    from .store import export as do_export
+    from ..mirror.store import export as do_export
 
     for path in do_export(db_path, fmt, output, table):
         click.echo(str(path))
@@ -1260,7 +1247,7 @@ def log_options(f: Any) -> Any:
 def _check_log_uri(tracking_uri: str | None, no_log: bool) -> None:
     """A given --tracking-uri is checked before the mirror is read, not after the output."""
     if tracking_uri and not no_log:
-        from .tracking import check_tracking_uri
+        from ..tracking.client import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
 
@@ -1294,8 +1281,8 @@ def recommend(
 ) -> int:
     """Hardware recommendations per model from the DuckDB mirror: best overall, throughput,
     latency, memory and value, each with its evidence and a confidence rating."""
-    from .recommender import load_table, parse_weights, to_frame, to_markdown
-    from .recommender import recommend as do_recommend
+    from ..reporting.recommend import load_table, parse_weights, to_frame, to_markdown
+    from ..reporting.recommend import recommend as do_recommend
 
     _check_log_uri(tracking_uri, no_log)
     w = parse_weights(weights)
@@ -1325,7 +1312,7 @@ def recommend(
         if r.warning:
             click.echo(f"hwbench: warning: {r.model} {r.criterion}: {r.warning}", err=True)
     if not no_log:
-        from .recommender import log_to_mlflow
+        from ..reporting.recommend import log_to_mlflow
 
         uri = _output_tracking_uri(db_path, tracking_uri)
         params = {
@@ -1345,8 +1332,8 @@ def recommend(
 
 def _output_tracking_uri(db_path: str, tracking_uri: str | None) -> str:
     """Where a reading command records its output: --tracking-uri, else the store the mirror syncs from."""
-    from .store import mirrored_tracking_uri
-    from .tracking import check_tracking_uri, resolve_tracking_uri
+    from ..mirror.store import mirrored_tracking_uri
+    from ..tracking.client import check_tracking_uri, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri or mirrored_tracking_uri(db_path))
     check_tracking_uri(uri)
@@ -1396,8 +1383,8 @@ def analyze(
 ) -> int:
     """Comparative analysis from the mirror: every configuration with throughput, latency
     percentiles and their CIs (from the raw samples), memory, and speedup against --baseline."""
-    from .comparative import SUMMARY_COLUMNS, parse_baseline
-    from .comparative import analyze as do_analyze
+    from ..reporting.comparative import SUMMARY_COLUMNS, parse_baseline
+    from ..reporting.comparative import analyze as do_analyze
 
     _check_log_uri(tracking_uri, no_log)
     parse_baseline(baseline)
@@ -1428,8 +1415,8 @@ def _log_table(
     params: dict[str, Any],
 ) -> None:
     """Record a reading command's table on a report run: ``NAME.csv`` and ``NAME.md``."""
-    from .comparative import to_markdown
-    from .tracking import log_output_run
+    from ..reporting.comparative import to_markdown
+    from ..tracking.client import log_output_run
 
     md = to_markdown(frame, columns)
     run_id = log_output_run(
@@ -1445,7 +1432,7 @@ def _log_table(
 
 
 def _emit(frame: Any, columns: list[str], fmt: str) -> None:
-    from .comparative import to_markdown
+    from ..reporting.comparative import to_markdown
 
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
@@ -1488,7 +1475,7 @@ def compare(
 ) -> int:
     """Cross-platform comparison, batch-scaling analysis, or a regression check against a
     baseline (exit 1 when any configuration regressed: size AND significance)."""
-    from . import comparative as C
+    from ..reporting import comparative as C
 
     chosen = [
         n
@@ -1624,8 +1611,8 @@ def report(
     not measured and why, every configuration; logged to MLflow with the plots."""
     import tempfile
 
-    from .recommender import load_table
-    from .report_html import build, write
+    from ..reporting.recommend import load_table
+    from ..reporting.report import build, write
 
     out = Path(output)
     if out.suffix.lower() not in (".html", ".htm"):
@@ -1660,14 +1647,14 @@ def _draw(
     import matplotlib
 
     matplotlib.use("Agg")
-    from .plots import all_plots, write
+    from ..reporting.plots import all_plots, write
 
     plots = all_plots(db_path, _items("--model", models) if models is not None else None, limit)
     return write(plots, out_dir), uri
 
 
 def _log_outputs(uri: str, experiment: str, db_path: str, paths: list[Path], note: str) -> str:
-    from .tracking import log_output_run
+    from ..tracking.client import log_output_run
 
     return log_output_run(
         uri,
@@ -1701,7 +1688,7 @@ def init_db(
     """Create the DuckDB schema and a pending row for every compatible combination
     (from the compatibility matrix); syncs turn them into success / failed."""
     check_db_path(db_path)
-    from .matrix import init_db as do_init
+    from ..reporting.matrix import init_db as do_init
 
     report = do_init(
         db_path,
@@ -1751,8 +1738,8 @@ def ui(
     tracking_uri: str | None, experiment: str | None, host: str, port: int, workers: int | None, print_url: bool
 ) -> int:
     """Start the MLflow UI on the hwbench store; print the URL of the experiment's runs table."""
-    from .tracking import check_tracking_uri, redact_uri, resolve_tracking_uri
-    from .ui_url import ui_url
+    from ..tracking.client import check_tracking_uri, redact_uri, resolve_tracking_uri
+    from ..tracking.ui_url import ui_url
 
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)

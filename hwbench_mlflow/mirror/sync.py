@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import names as N
-from .errors import BadInputError
+from .. import names as N
+from ..errors import BadInputError
 from .store import DEFAULT_DB_PATH, DEFAULT_LOCK_TIMEOUT_S, IndexEntry, MirrorStore, SampleLoader, check_mirror_file
 
 DEFAULT_RECHECK = 100
@@ -288,7 +288,7 @@ class Syncer:
         slack_s: float = DEFAULT_SLACK_S,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> None:
-        from .tracking import check_tracking_uri, redact_uri, resolve_tracking_uri
+        from ..tracking.client import check_tracking_uri, redact_uri, resolve_tracking_uri
 
         check_mirror_file(db_path)  # before MLflow is read: a foreign file is refused untouched
         uri = normalise_uri(resolve_tracking_uri(tracking_uri))
@@ -308,14 +308,14 @@ class Syncer:
     @property
     def reader(self) -> Any:
         if self._reader is None:
-            from .tracking import RunReader
+            from ..tracking.client import RunReader
 
             self._reader = RunReader(self.uri)
         return self._reader
 
     def run(self, full: bool = False, on_progress: Callable[[int], None] | None = None) -> SyncReport:
         """One sync; ``full`` rebuilds the mirror from every run."""
-        from .tracking import announce_orphans
+        from ..tracking.client import announce_orphans
 
         announce_orphans(self.reader.client)  # closed now, so this sync mirrors them as interrupted
         started = time.time()

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import names as N
+from .. import names as N
 
 OUTBOX_ENV = "HWBENCH_OUTBOX"
 OUTBOX_VERSION = 1

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadInputError, HwbenchError
-from .names import MEMORY_MB_SQL
+from ..errors import BadInputError, HwbenchError
+from ..names import MEMORY_MB_SQL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +49,7 @@ class NoDataError(HwbenchError):
 
 
 def _latest(db_path: str | os.PathLike[str], models: list[str] | None, mode: str | None) -> pd.DataFrame:
-    from .store import connect
+    from ..mirror.store import connect
 
     con = connect(db_path)
     try:
@@ -77,7 +77,7 @@ def samples_by_run(db_path: str | os.PathLike[str], run_ids: list[str]) -> dict[
     """run id → sorted numpy array of its raw latencies (ms), for the runs that have them."""
     import numpy as np
 
-    from .store import connect
+    from ..mirror.store import connect
 
     if not run_ids:
         return {}
@@ -113,7 +113,7 @@ def analyze(
     model, batch size, mode and scenario (NaN where the baseline was not measured)."""
     import numpy as np
 
-    from .measure import quantile_ci
+    from ..measure import quantile_ci
 
     base = parse_baseline(baseline)
     frame = _latest(db_path, models, mode)
@@ -430,7 +430,7 @@ def compare_to_baseline(
 
 def baseline_from_sweep(db_path: str | os.PathLike[str], sweep_id: str) -> pd.DataFrame:
     """The successful results of one sweep (``--baseline-sweep ID``) as a baseline table."""
-    from .store import connect
+    from ..mirror.store import connect
 
     con = connect(db_path)
     try:

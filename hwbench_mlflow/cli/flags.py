@@ -1,0 +1,23 @@
+"""The library's errors name its parameters (``BadInputError.param``); the CLI says its flags.
+
+One table: parameter name → the flag that sets it. Sections by the modules that raise."""
+
+from __future__ import annotations
+
+PARAM_FLAGS = {
+    # config / measure settings
+    "warmup": "--warmup",
+    "min_iterations": "--min-iterations",
+    "min_time_s": "--min-time",
+    "max_time_s": "--max-time",
+    "timeout_s": "--timeout",
+    "target_ci": "--target-ci",
+    "malloc": "--malloc",
+    "worker_start": "--worker-start",
+    "seq_length": "--seq-length",
+    # runner / worker
+    "max_workers": "--max-workers",
+    # search
+    # tracking / mirror
+    # reporting
+}
