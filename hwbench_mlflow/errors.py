@@ -37,7 +37,7 @@ class BadInputError(HwbenchError):
         for param in self.params:
             if param in names:
                 word = re.compile(rf"(?<![\w'-]){re.escape(param)}(?![\w'])")
-                message = word.sub(lambda _, name=names[param]: name, message)
+                message = word.sub(lambda _, name=names[param]: name, message, count=1)
         return message
 
 

@@ -32,6 +32,23 @@ CPU_FLAGS_OF_INTEREST = (
 )
 
 
+def decline_vendor_telemetry() -> None:
+    """Decline OpenVINO's and NNCF's usage telemetry in this process, before they load.
+
+    Both send an event to Google Analytics on import unless the user declined it once or
+    ``CI=true``: a network call at run time, made from a ``multiprocessing`` child that a
+    background thread forks. Inside the worker fork server that child is reaped by the
+    server's own ``waitpid(-1)`` ("forkserver: waitpid returned unexpected pid"). Declining
+    here (their consent check answers "declined") sends nothing and forks nothing; the
+    user's consent file is not touched.
+    """
+    try:
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:
+        return
+    OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class PlatformInfo:
     """One platform's detection result."""
@@ -153,8 +170,6 @@ def _mps() -> PlatformInfo:
 def _openvino() -> PlatformInfo:
     if importlib.util.find_spec("openvino") is None:
         return PlatformInfo("openvino", False, reason="the openvino package is not installed")
-    from .worker_env import decline_vendor_telemetry
-
     decline_vendor_telemetry()  # detection must not phone home
     import openvino as ov
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BenchmarkConfig, MeasureSettings
+from .runtimes import RUNTIMES
 from .worker_env import TUNED_MALLOC, WORKER_ENV, apply_tuned_malloc
 
 
@@ -108,7 +109,8 @@ def _stderr_to(log_path: Path) -> Any:
         os.close(fd)
 
 
-RUNTIME_PRELOADS = {"openvino": ("openvino",), "onnxruntime": ("onnxruntime",)}  # backend → modules
+# backend → the modules the fork server preloads for it (runtimes.Runtime.preload_modules)
+RUNTIME_PRELOADS = {r.name: r.preload_modules for r in RUNTIMES if r.preload_modules}
 
 
 def start_fork_server(backends: Sequence[str] | None = None) -> None:
@@ -211,6 +213,26 @@ def kill_live_workers() -> None:
             proc.kill()
 
 
+def _supervise(
+    proc: Any, is_done: Callable[[float], bool], reap: Callable[[], Any], timeout_s: float, guard: MemoryGuard | None
+) -> str:
+    """Wait for the started worker ``proc`` (a Process or a Popen) as ``_wait`` does; kill and
+    ``reap`` it when it did not end by itself, or on Ctrl-C (then the caller closes the runs)."""
+    _LIVE[proc.pid] = proc
+    try:
+        ended = _wait(proc.pid, is_done, timeout_s, guard)
+    except BaseException:
+        proc.kill()
+        reap()
+        raise
+    finally:
+        _LIVE.pop(proc.pid, None)
+    if ended != "done":
+        proc.kill()
+        reap()
+    return ended
+
+
 def run_in_worker(
     config: BenchmarkConfig,
     settings: MeasureSettings,
@@ -239,23 +261,12 @@ def run_in_worker(
             early = server_log_size()
             with _main_hidden():
                 proc.start()
-            _LIVE[proc.pid] = proc
 
             def forked_done(t: float) -> bool:
                 proc.join(t)  # waits on the process sentinel
                 return proc.exitcode is not None
 
-            try:
-                ended = _wait(proc.pid, forked_done, settings.timeout_s, guard)
-            except BaseException:  # Ctrl-C: end the child, then let the caller close the runs
-                proc.kill()
-                proc.join()
-                raise
-            finally:
-                _LIVE.pop(proc.pid, None)
-            if ended != "done":
-                proc.kill()
-                proc.join()
+            ended = _supervise(proc, forked_done, proc.join, settings.timeout_s, guard)
             returncode = proc.exitcode if ended == "done" else None
         else:
             env = {**os.environ, **WORKER_ENV}
@@ -275,18 +286,7 @@ def run_in_worker(
                         return False
                     return True
 
-                _LIVE[popen.pid] = popen
-                try:
-                    ended = _wait(popen.pid, exec_done, settings.timeout_s, guard)
-                except BaseException:
-                    popen.kill()
-                    popen.wait()
-                    raise
-                finally:
-                    _LIVE.pop(popen.pid, None)
-                if ended != "done":
-                    popen.kill()
-                    popen.wait()
+                ended = _supervise(popen, exec_done, popen.wait, settings.timeout_s, guard)
                 returncode = popen.returncode if ended == "done" else None
         wall = time.perf_counter() - start
         if ended == "memory":
@@ -339,15 +339,15 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         params = backend.load()
         backend.synchronize()
         observed["startup_ms"] = (time.perf_counter() - t0) * 1e3
-        if hasattr(backend, "weights_sha256"):
-            params["weights_sha256"] = backend.weights_sha256()
+        params["weights_sha256"] = backend.weights_sha256()
         stage = "run"
         t0 = time.perf_counter()
         out = backend.run()
         backend.synchronize()
         observed["first_inference_ms"] = (time.perf_counter() - t0) * 1e3
-        if hasattr(backend, "output_dtype"):
-            params["output_dtype"] = backend.output_dtype(out)
+        dtype = backend.output_dtype(out)
+        if dtype is not None:
+            params["output_dtype"] = dtype
         del out
         for _ in range(settings.warmup):
             backend.run()
@@ -428,8 +428,9 @@ def split_cores(workers: int) -> list[tuple[int, ...]]:
     usable = sorted(os.sched_getaffinity(0))
     if workers > len(usable):
         raise BadInputError(
-            f"--max-workers {workers} needs {workers} usable CPU cores (one per worker); this process may use "
-            f"{len(usable)}"
+            f"max_workers {workers} needs {workers} usable CPU cores (one per worker); this process may use "
+            f"{len(usable)}",
+            param="max_workers",
         )
     size, extra = divmod(len(usable), workers)
     sets, at = [], 0

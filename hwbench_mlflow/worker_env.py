@@ -1,6 +1,10 @@
-"""Environment and allocator settings every worker runs under (import-free)."""
+"""Environment and allocator settings every worker runs under (imports only the core)."""
 
 from __future__ import annotations
+
+from .hardware import decline_vendor_telemetry  # lives in the core (detection declines too); kept importable here
+
+__all__ = ["TUNED_MALLOC", "WORKER_ENV", "apply_tuned_malloc", "decline_vendor_telemetry"]
 
 # Offline and quiet: no hub access at run time, no tokenizer threads.
 WORKER_ENV = {
@@ -30,20 +34,3 @@ def apply_tuned_malloc() -> bool:
     except (OSError, AttributeError):
         return False
     return all(mallopt(_MALLOPT[k], v) == 1 for k, v in TUNED_MALLOC.items())
-
-
-def decline_vendor_telemetry() -> None:
-    """Decline OpenVINO's and NNCF's usage telemetry in this process, before they load.
-
-    Both send an event to Google Analytics on import unless the user declined it once or
-    ``CI=true``: a network call at run time, made from a ``multiprocessing`` child that a
-    background thread forks. Inside the worker fork server that child is reaped by the
-    server's own ``waitpid(-1)`` ("forkserver: waitpid returned unexpected pid"). Declining
-    here (their consent check answers "declined") sends nothing and forks nothing; the
-    user's consent file is not touched.
-    """
-    try:
-        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
-    except ImportError:
-        return
-    OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED  # type: ignore[method-assign]

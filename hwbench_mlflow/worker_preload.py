@@ -7,7 +7,8 @@ time and each forked worker is a clean process.
 
 import os
 
-from .worker_env import WORKER_ENV, decline_vendor_telemetry
+from .hardware import decline_vendor_telemetry
+from .worker_env import WORKER_ENV
 
 os.environ.update(WORKER_ENV)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+from pathlib import Path
 
 import pytest
 
+import hwbench_mlflow
 from hwbench_mlflow.cli import cli
 from hwbench_mlflow.cli.flags import PARAM_FLAGS
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
@@ -123,6 +126,23 @@ def test_an_error_without_param_is_said_as_it_is():
     assert err.renamed(PARAM_FLAGS) == "--model: warmup is not a model"
 
 
+def _library_parameters() -> set[str]:
+    """Every parameter of a library function and every field of a library class, outside cli/
+    (the names a library error may quote), read from the source."""
+    package = Path(hwbench_mlflow.__file__).parent
+    names: set[str] = set()
+    for path in package.rglob("*.py"):
+        if path.relative_to(package).parts[0] == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names |= {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
+            elif isinstance(node, ast.ClassDef):
+                fields = (n.target for n in node.body if isinstance(n, ast.AnnAssign))
+                names |= {t.id for t in fields if isinstance(t, ast.Name)}
+    return names
+
+
 def test_param_flags_map_real_parameters_to_real_flags():
     from hwbench_mlflow.runner import run_benchmark
 
@@ -130,6 +150,7 @@ def test_param_flags_map_real_parameters_to_real_flags():
         f.name for f in dataclasses.fields(BenchmarkConfig)
     }
     params |= set(inspect.signature(run_benchmark).parameters)
+    params |= _library_parameters()  # the other stages' functions (mirror's db_path, ...)
     flags = {opt for command in cli.commands.values() for p in command.params for opt in getattr(p, "opts", [])}
     for param, flag in PARAM_FLAGS.items():
         assert param in params, param

@@ -19,6 +19,7 @@ from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.hardware import detect_hardware
 from hwbench_mlflow.measure import StopRule
 from hwbench_mlflow.worker import run_in_worker
+from tests._backend_cache import isolated_cache
 
 SEQ = 32
 SETTINGS = MeasureSettings(max_time_s=1, min_time_s=0.2, warmup=2)
@@ -29,16 +30,7 @@ def _cfg(precision: str = "fp32", batch: int = 2, **kw) -> BenchmarkConfig:
     return BenchmarkConfig("bert-tiny", "cpu", "onnxruntime", "cpu", precision, batch, seq_length=SEQ, **kw)
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hwbench-cache")
-
-
-@pytest.fixture
-def cache(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cache shared by this module's in-process tests (exports once), away from ~/.cache."""
-    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(cache_dir))
-    return cache_dir
+cache_dir, cache = isolated_cache("hwbench-cache")
 
 
 def _loaded(cfg: BenchmarkConfig) -> tuple[OnnxRuntimeBackend, dict]:

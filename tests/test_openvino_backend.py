@@ -32,6 +32,7 @@ from hwbench_mlflow.hardware import HardwareReport, PlatformInfo, detect_hardwar
 from hwbench_mlflow.measure import StopRule
 from hwbench_mlflow.results import build_result
 from hwbench_mlflow.worker import run_in_worker
+from tests._backend_cache import isolated_cache
 
 SEQ = 32
 SETTINGS = MeasureSettings(max_time_s=1, min_time_s=0.2, warmup=2, worker_start="exec")
@@ -45,16 +46,7 @@ def _cfg(precision: str = "fp32", batch: int = 2, scenario: str = "latency", **k
     )
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hwbench-ov-cache")
-
-
-@pytest.fixture
-def cache(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cache shared by this module's tests (converts once per shape), away from ~/.cache."""
-    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(cache_dir))
-    return cache_dir
+cache_dir, cache = isolated_cache("hwbench-ov-cache")
 
 
 @pytest.fixture(scope="module")

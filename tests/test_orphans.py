@@ -15,7 +15,7 @@ import duckdb
 import psutil
 
 from hwbench_mlflow import names as N
-from hwbench_mlflow.tracking.client import sqlite_store_lock
+from hwbench_mlflow.tracking.connect import sqlite_store_lock
 from tests._util import FAST, clean_env, run_cli
 
 
@@ -134,7 +134,7 @@ def test_a_reading_command_record_that_fails_halfway_is_closed(tmp_path: Path) -
     import pytest
     from mlflow import MlflowClient
 
-    from hwbench_mlflow.tracking.client import log_output_run
+    from hwbench_mlflow.tracking.records import log_output_run
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(Exception):  # noqa: B017 - whatever MLflow raises for a missing file

@@ -22,7 +22,8 @@ from mlflow.entities import Param
 import hwbench_mlflow as hb
 from benchmarks.sync_fixture import FIXTURE_EXPERIMENT, add_sweep, build_fixture
 from hwbench_mlflow import names as N
-from hwbench_mlflow.mirror.store import DATA_TABLES, SampleLoader, migrate, schema_files
+from hwbench_mlflow.mirror.loader import SampleLoader
+from hwbench_mlflow.mirror.schema import DATA_TABLES, migrate, schema_files
 from hwbench_mlflow.mirror.sync import Syncer
 from tests._util import FAST, REPO, SYNC_KILLED_AFTER_RESULTS, child_runs, clean_env, run_cli
 

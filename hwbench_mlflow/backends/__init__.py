@@ -1,4 +1,4 @@
-"""Runtime backends. Adding a runtime = one module + one line in BACKENDS.
+"""Runtime backends: one module per runtime, registered in :mod:`hwbench_mlflow.runtimes`.
 
 Classes are named by dotted path and imported only when used (inside the worker), so
 plans and configs load without the runtime installed.
@@ -9,22 +9,11 @@ from __future__ import annotations
 import importlib
 
 from ..errors import BadInputError
+from ..runtimes import RUNTIMES, Runtime
 from .base import Backend
 
-BACKENDS: dict[str, str] = {
-    "torch": "hwbench_mlflow.backends.torch_backend:TorchBackend",
-    "openvino": "hwbench_mlflow.backends.openvino_backend:OpenVINOBackend",
-    "onnxruntime": "hwbench_mlflow.backends.onnxruntime_backend:OnnxRuntimeBackend",
-    "onnxruntime-web": "hwbench_mlflow.backends.ortweb_backend:OrtWebBackend",
-}
-
-# Platforms each backend can execute on (checked before a worker starts).
-BACKEND_PLATFORMS: dict[str, tuple[str, ...]] = {
-    "torch": ("cpu", "cuda", "rocm", "mps"),
-    "openvino": ("openvino",),
-    "onnxruntime": ("cpu", "cuda", "openvino", "qnn"),
-    "onnxruntime-web": ("cpu", "webgpu", "webnn"),
-}
+BACKENDS: dict[str, str] = {r.name: r.class_path for r in RUNTIMES}  # name → "module:Class"
+BACKEND_PLATFORMS: dict[str, tuple[str, ...]] = {r.name: r.platforms for r in RUNTIMES}  # where each executes
 
 
 def get_backend_class(name: str) -> type[Backend]:
@@ -36,4 +25,4 @@ def get_backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module_name), cls_name)
 
 
-__all__ = ["BACKENDS", "BACKEND_PLATFORMS", "Backend", "get_backend_class"]
+__all__ = ["BACKENDS", "BACKEND_PLATFORMS", "RUNTIMES", "Backend", "Runtime", "get_backend_class"]

@@ -16,7 +16,8 @@ class Backend(ABC):
     Lifecycle: ``check`` (class-level, before any load) → ``prepare`` → ``load`` → ``run`` × N →
     ``close``. ``run`` performs one inference or one full training step, depending on
     ``config.mode``; ``synchronize`` waits for the device so timings cover the work.
-    ``load`` returns params describing what was loaded (weights, paths, dtypes, ...).
+    ``load`` returns params describing what was loaded (weights, paths, dtypes, ...);
+    ``weights_sha256`` and ``output_dtype`` add the weights' digest and the output's type.
     """
 
     name: str = ""
@@ -70,6 +71,16 @@ class Backend(ABC):
         replacing the worker's (e.g. the browser's processes, not the worker's RSS); None
         removes a worker observation that does not describe this runtime."""
         return {}
+
+    def weights_sha256(self) -> str:
+        """SHA-256 of the real weights the model was loaded from ('' for random weights or where
+        the runtime cannot tell); called after ``load``, outside ``startup_ms``."""
+        return ""
+
+    def output_dtype(self, out: Any) -> str | None:
+        """The element type of ``out`` (what ``run`` returned), e.g. ``float32``; None: not known
+        (no ``output_dtype`` param)."""
+        return None
 
     def synchronize(self) -> None:
         """Block until the device has finished queued work (no-op on the CPU)."""

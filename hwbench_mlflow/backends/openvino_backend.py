@@ -43,10 +43,9 @@ from typing import Any
 
 from ..config import BenchmarkConfig
 from ..errors import ConfigFailure
-from ..hardware import HardwareReport
+from ..hardware import HardwareReport, decline_vendor_telemetry
 from ..inputs import describe_shapes
 from ..measure import LoopResult, LoopWindow, StopRule
-from ..worker_env import decline_vendor_telemetry
 from .base import Backend
 from .model_cache import META_FILE, cache_entry, write_entry
 from .torch_backend import reference_backend, reference_identity, reference_inputs

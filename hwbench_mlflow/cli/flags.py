@@ -19,5 +19,8 @@ PARAM_FLAGS = {
     "max_workers": "--max-workers",
     # search
     # tracking / mirror
+    "db_path": "--db-path",
+    "output": "--output",
+    "recheck": "--recheck",
     # reporting
 }

@@ -37,7 +37,9 @@ from typing import Any
 
 from .. import names as N
 from ..errors import BadInputError
-from .store import DEFAULT_DB_PATH, DEFAULT_LOCK_TIMEOUT_S, IndexEntry, MirrorStore, SampleLoader, check_mirror_file
+from .files import DEFAULT_DB_PATH, DEFAULT_LOCK_TIMEOUT_S, SQLITE_MAGIC, check_mirror_file
+from .loader import SampleLoader
+from .store import IndexEntry, MirrorStore
 
 DEFAULT_RECHECK = 100
 DEFAULT_SLACK_S = 600.0
@@ -251,8 +253,6 @@ def check_sqlite_store(path: str) -> None:
     program's database) with one line naming it, before anything is written; it is only read."""
     import sqlite3
 
-    from .store import SQLITE_MAGIC
-
     p = Path(path)
     if not p.is_file() or p.stat().st_size == 0:
         raise BadInputError(f"no MLflow store at {path}: nothing to sync (run `hwbench run`)")
@@ -288,7 +288,7 @@ class Syncer:
         slack_s: float = DEFAULT_SLACK_S,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> None:
-        from ..tracking.client import check_tracking_uri, redact_uri, resolve_tracking_uri
+        from ..tracking.uri import check_tracking_uri, redact_uri, resolve_tracking_uri
 
         check_mirror_file(db_path)  # before MLflow is read: a foreign file is refused untouched
         uri = normalise_uri(resolve_tracking_uri(tracking_uri))
@@ -296,7 +296,7 @@ class Syncer:
         if uri.startswith("sqlite:///"):
             check_sqlite_store(uri[len("sqlite:///") :])
         if recheck < 0:
-            raise BadInputError(f"--recheck must be >= 0, got {recheck}")
+            raise BadInputError(f"recheck must be >= 0, got {recheck}", param="recheck")
         self.uri = uri
         self.uri_key = redact_uri(uri)
         self.db_path = Path(db_path)
@@ -308,14 +308,14 @@ class Syncer:
     @property
     def reader(self) -> Any:
         if self._reader is None:
-            from ..tracking.client import RunReader
+            from ..tracking.reader import RunReader
 
             self._reader = RunReader(self.uri)
         return self._reader
 
     def run(self, full: bool = False, on_progress: Callable[[int], None] | None = None) -> SyncReport:
         """One sync; ``full`` rebuilds the mirror from every run."""
-        from ..tracking.client import announce_orphans
+        from ..tracking.sweep import announce_orphans
 
         announce_orphans(self.reader.client)  # closed now, so this sync mirrors them as interrupted
         started = time.time()

@@ -16,8 +16,8 @@ JSON of the table's UI state (``selectedColumns``, ``columnOrder``, ``columnWidt
 left as it is) and opens it; in plain ``mlflow ui`` it is in the runs table's "Views" menu.
 MLflow shows a "You're viewing a shared view" banner over it.
 
-The store is read and tagged through :mod:`hwbench_mlflow.tracking.client` (the one module that talks to
-MLflow), imported only inside the functions that need it, so ``hwbench --help`` stays fast.
+The store is read through :mod:`.reader` and tagged through :mod:`.connect`, which import
+MLflow only inside their functions, so ``hwbench --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import time
 from typing import Any
 
 from ..names import M_LAT_P50, M_MEMORY_PEAK, M_THROUGHPUT
+from .connect import ensure_experiment_tag
+from .reader import experiment_id_for_ui
 
 RUNS_VIEW = "machine_learning"  # MLflow 3's workflowType for the runs table (the other: "genai")
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # MLflow UI: an experiment's saved views
@@ -92,8 +94,6 @@ def experiment_id(tracking_uri: str, name: str | None) -> str | None:
     SQLite file stays missing: nothing is created). ``name`` None: the experiment of the
     newest sweep or search (``mlflow run`` puts them where its ``--experiment-name`` says),
     else ``hwbench``'s."""
-    from .client import experiment_id_for_ui
-
     return experiment_id_for_ui(tracking_uri, name)
 
 
@@ -101,8 +101,6 @@ def ensure_runs_view(tracking_uri: str, experiment_id: str, client: Any = None) 
     """Add the saved view :data:`RUNS_VIEW_NAME` to the experiment unless it has one by that key
     (a user may have changed it: kept); its key, or None where the store refuses the tag (a
     read-only server): then the plain runs table it is."""
-    from .client import ensure_experiment_tag
-
     tag = SHARED_VIEW_TAG_PREFIX + RUNS_VIEW_KEY
     if not ensure_experiment_tag(tracking_uri, experiment_id, tag, runs_view_tag_value(), client):
         return None

@@ -1,0 +1,54 @@
+"""The runtime registry: one entry per runtime. Adding a runtime = its module in ``backends/``
++ one ``Runtime`` here.
+
+Plain data in the core stage, so every stage can read it: ``config.DEFAULT_BACKEND`` (the
+platform defaults), ``backends.BACKENDS`` / ``BACKEND_PLATFORMS`` (class paths, platforms) and
+``worker.RUNTIME_PRELOADS`` (what the fork server imports ahead) are derived from it. Backend
+classes are named by dotted path and imported only inside the worker, so plans and configs
+load without the runtime installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One runtime: the backend class that drives it and the platforms it serves."""
+
+    name: str  # the ``backend`` param and ``--backend`` choice
+    class_path: str  # "module:Class", a ``backends.base.Backend`` subclass
+    platforms: tuple[str, ...]  # where it can execute (checked before a worker starts)
+    default_on: tuple[str, ...] = ()  # platforms it runs on when no backend is chosen
+    preload_modules: tuple[str, ...] = ()  # imported by the fork server before the first worker
+
+
+RUNTIMES: tuple[Runtime, ...] = (
+    Runtime(
+        "torch",
+        "hwbench_mlflow.backends.torch_backend:TorchBackend",
+        platforms=("cpu", "cuda", "rocm", "mps"),
+        default_on=("cpu", "cuda", "rocm", "mps"),
+    ),
+    Runtime(
+        "openvino",
+        "hwbench_mlflow.backends.openvino_backend:OpenVINOBackend",
+        platforms=("openvino",),
+        default_on=("openvino",),
+        preload_modules=("openvino",),
+    ),
+    Runtime(
+        "onnxruntime",
+        "hwbench_mlflow.backends.onnxruntime_backend:OnnxRuntimeBackend",
+        platforms=("cpu", "cuda", "openvino", "qnn"),
+        default_on=("qnn",),
+        preload_modules=("onnxruntime",),
+    ),
+    Runtime(
+        "onnxruntime-web",
+        "hwbench_mlflow.backends.ortweb_backend:OrtWebBackend",
+        platforms=("cpu", "webgpu", "webnn"),
+        default_on=("webnn", "webgpu"),
+    ),
+)
