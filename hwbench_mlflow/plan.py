@@ -110,7 +110,7 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
     return ("unsupported", reason) if reason else None
 
 
-# ----------------------------------------------------------------------------- results
+# ----------------------------------------------------------------------------- argument helpers
 
 
 def as_list(value: str | Sequence[Any] | None) -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from . import names as N
@@ -48,18 +48,34 @@ class ConfigResult:
         return row
 
 
+@dataclass(kw_only=True)
+class SweepOutcome:
+    """What a sweep and a search both end with (``runner.SweepSession.conclude`` fills it in).
+
+    Keyword-only fields, listed last by :meth:`trailing` (a dataclass puts a base's fields first)."""
+
+    outboxed: int = 0  # runs kept in the local outbox: the store stopped answering mid-sweep
+    replayed: int = 0  # runs an earlier sweep or search had kept, written to the store before this one
+    sync_report: Any = None  # the DuckDB sync afterwards (mirror.sync.SyncReport), if one ran
+    sync_error: str = ""  # why that sync failed (the runs are in MLflow all the same)
+    experiment: str = ""  # the experiment's name (under `mlflow run`: the project run's)
+
+    def trailing(self, d: dict[str, Any]) -> dict[str, Any]:
+        """``d`` (``asdict(self)``) with these shared fields moved after the subclass's own."""
+        for f in fields(SweepOutcome):
+            d[f.name] = d.pop(f.name)
+        return d
+
+
 @dataclass
-class SweepResult:
+class SweepResult(SweepOutcome):
+    """A sweep: its id, where its runs went, one :class:`ConfigResult` per config in plan order."""
+
     sweep_id: str
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
     results: list[ConfigResult]
-    outboxed: int = 0  # runs kept in the local outbox: the store stopped answering mid-sweep
-    replayed: int = 0  # runs an earlier sweep had kept, written to the store before this one
-    sync_report: Any = None  # the DuckDB sync after the sweep (mirror_sync.SyncReport), if one ran
-    sync_error: str = ""  # why that sync failed (the runs are in MLflow all the same)
-    experiment: str = ""  # the experiment's name (under `mlflow run`: the project run's)
 
     @property
     def failed(self) -> list[ConfigResult]:

@@ -1,7 +1,9 @@
-"""Run a plan: each config in a worker, recorded in MLflow; ``run_benchmark``, the Python API's core."""
+"""Run a plan: each config in a worker, recorded in MLflow; ``run_benchmark``, the Python API's core,
+and the :class:`SweepSession` that a sweep and a search (``search/``) share."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -16,7 +18,7 @@ from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
 from .mirror.store import DEFAULT_DB_PATH
 from .plan import as_list, backends_asked, build_plan, precheck, select_models
-from .results import ConfigResult, SweepResult, build_result, summarise
+from .results import ConfigResult, SweepOutcome, SweepResult, build_result, summarise
 from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores, start_fork_server
 
 # ----------------------------------------------------------------------------- execution
@@ -118,8 +120,6 @@ def run_benchmark(
     Afterwards the DuckDB mirror ``db_path`` is synced (``None``: not), as ``hwbench run``
     does; its report is ``.sync_report``, a failure ``.sync_error`` (said on stderr).
     """
-    from .tracking.client import SweepTracker, check_tracking_uri, resolve_tracking_uri
-
     settings = settings or MeasureSettings()
     if settings.worker_start == "forkserver":  # preloads while hardware is detected and MLflow opens its store
         start_fork_server(backends_asked(hardware, backend, all_models))
@@ -150,21 +150,9 @@ def run_benchmark(
     plan = plan[:limit] if limit else plan
     if not plan:
         raise BadInputError("the plan is empty: no available hardware has a backend")
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
-    sweep_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    tracker = SweepTracker(uri, experiment, sweep_id)
-    tracker.start(
-        report,
-        {
-            "sweep_configs": len(plan),
-            "models": ",".join(s.key for s in specs),
-            "max_workers": max_workers,
-            **{f"settings.{k}": v for k, v in settings.to_dict().items()},
-        },
-    )
+    session = SweepSession(tracking_uri, experiment, db_path=db_path)
+    params = {"sweep_configs": len(plan), "models": ",".join(s.key for s in specs), "max_workers": max_workers}
     asked = set(as_list(hardware)) | set(as_list(backend))
-    results: list[ConfigResult] = []
 
     def record(config: BenchmarkConfig, outcome: WorkerOutcome, started: float, cores: tuple[int, ...]) -> None:
         result = build_result(config, outcome, report, settings)
@@ -172,12 +160,11 @@ def run_benchmark(
             result.params.setdefault("cpu_cores", format_cores(cores))
             result.params["concurrent_workers"] = max_workers
             result.tags[N.T_SHARED_HOST] = "true"
-        result.run_id = tracker.log_config(result, started, log_model)
-        results.append(result)
+        session.record(result, started, log_model)
         if on_result:
             on_result(result)
 
-    try:
+    with session.start(report, params, settings):
         if on_start:  # inside: a failing callback (printing) still closes the sweep run
             on_start(plan)
         if max_workers == 1:
@@ -186,19 +173,105 @@ def run_benchmark(
                 record(config, _execute(config, report, settings, asked), started, ())
         else:
             _execute_concurrently(plan, report, settings, asked, core_sets, record)
-    except BaseException:
-        tracker.finish(results, summarise(results) + "\n\n**Interrupted.**", interrupted=True)
-        raise
-    order = {id(c): i for i, c in enumerate(plan)}
-    results.sort(key=lambda r: order.get(id(r.config), 0))
-    tracker.finish(results, summarise(results))
-    sweep = SweepResult(
-        sweep_id, uri, tracker.experiment_id, tracker.parent_run_id, results, tracker.outboxed, tracker.replayed
-    )
-    sweep.experiment = tracker.experiment_name
-    if db_path is not None and not sweep.outboxed:
-        sweep.sync_report, sweep.sync_error = sync_mirror(uri, db_path)
+        order = {id(c): i for i, c in enumerate(plan)}
+        session.results.sort(key=lambda r: order.get(id(r.config), 0))
+        session.finish(summarise(session.results))
+    sweep = SweepResult(session.sweep_id, session.uri, session.experiment_id, session.parent_run_id, session.results)
+    session.conclude(sweep)
     return sweep
+
+
+# ----------------------------------------------------------------------------- the session
+
+
+class SweepSession:
+    """The lifecycle a sweep (``run_benchmark``) and a search (``run_search``) share.
+
+    Made: the tracking URI resolved and checked (before anything is measured). ``start``:
+    replays the outbox, closes orphans, opens the parent run (``role`` ``sweep`` or ``search``)
+    with the hardware and the params. Used as a context manager (``with session.start(...)``):
+    an exception inside, Ctrl-C included, before :meth:`finish` closes the parent KILLED with
+    the runs recorded so far and ``interrupted_note`` — every child run is whole or absent.
+    ``conclude`` fills a :class:`~hwbench_mlflow.results.SweepOutcome` and syncs the mirror."""
+
+    def __init__(
+        self,
+        tracking_uri: str | None,
+        experiment: str,
+        role: str = "sweep",
+        db_path: str | os.PathLike[str] | None = DEFAULT_DB_PATH,
+        interrupted_note: Callable[[list[ConfigResult]], str] | None = None,
+    ) -> None:
+        from .tracking.client import check_tracking_uri, resolve_tracking_uri
+
+        self.uri = resolve_tracking_uri(tracking_uri)
+        check_tracking_uri(self.uri)
+        self.experiment, self.role, self.db_path = experiment, role, db_path
+        self.interrupted_note = interrupted_note or (lambda results: summarise(results) + "\n\n**Interrupted.**")
+        self.results: list[ConfigResult] = []
+        self.tracker: Any = None
+        self._open = False  # the parent run is started and not finished
+
+    @functools.cached_property
+    def sweep_id(self) -> str:
+        """``YYYYmmdd-HHMMSS-xxxxxx``: the time of first use and 6 random hex digits."""
+        return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+    def start(
+        self,
+        report: HardwareReport,
+        params: dict[str, Any],
+        settings: MeasureSettings,
+        tags: dict[str, str] | None = None,
+    ) -> SweepSession:
+        """Open the parent run with ``params`` and the ``settings.*`` ones; returns the session."""
+        from .tracking.client import SweepTracker
+
+        self.tracker = SweepTracker(self.uri, self.experiment, self.sweep_id, role=self.role)
+        params = {**params, **{f"settings.{k}": v for k, v in settings.to_dict().items()}}
+        self.tracker.start(report, params, tags=tags)
+        self._open = True
+        return self
+
+    @property
+    def parent_run_id(self) -> str:
+        return self.tracker.parent_run_id
+
+    @property
+    def experiment_id(self) -> str:
+        return self.tracker.experiment_id
+
+    @property
+    def experiment_name(self) -> str:
+        """The experiment the runs went to (under `mlflow run`: the project run's)."""
+        return self.tracker.experiment_name
+
+    def record(self, result: ConfigResult, started: float, log_model: bool = False) -> str:
+        """Log ``result`` as a finished child run (``result.run_id`` set; "" when kept in the outbox)."""
+        result.run_id = self.tracker.log_config(result, started, log_model)
+        self.results.append(result)
+        return result.run_id
+
+    def finish(self, note: str, **outcome: Any) -> None:
+        """Close the parent run: ``note`` and the ``SweepTracker.finish`` keywords (failed, metrics, tags, dicts)."""
+        self._open = False  # a finish that fails is not retried as an interruption
+        self.tracker.finish(self.results, note, **outcome)
+
+    def __enter__(self) -> SweepSession:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is not None and self._open:
+            self._open = False
+            self.tracker.finish(self.results, self.interrupted_note(self.results), interrupted=True)
+
+    def conclude(self, outcome: SweepOutcome) -> None:
+        """Fill in ``outcome``'s outbox counts and experiment; sync the mirror unless ``db_path``
+        is None or runs wait in the outbox (a failed sync is said, ``.sync_error``)."""
+        outcome.outboxed, outcome.replayed = self.tracker.outboxed, self.tracker.replayed
+        outcome.experiment = self.experiment_name
+        if self.db_path is not None and not outcome.outboxed:
+            outcome.sync_report, outcome.sync_error = sync_mirror(self.uri, self.db_path)
 
 
 def sync_mirror(tracking_uri: str, db_path: str | os.PathLike[str]) -> tuple[Any, str]:

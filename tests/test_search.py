@@ -229,3 +229,104 @@ def test_objective_directions_are_consistent():
 
     assert OBJECTIVES["throughput"] == (N.M_THROUGHPUT, "maximize")
     assert all(d == "minimize" for k, (_, d) in OBJECTIVES.items() if k.startswith("latency"))
+
+
+# ----------------------------------------------------------------------------- the pieces, without a worker
+
+
+def _problem(objective: str = "throughput", memory_limit_mb: float | None = 500.0):
+    from hwbench_mlflow.config import BenchmarkConfig
+    from hwbench_mlflow.search.problem import Problem
+
+    config = BenchmarkConfig("bert-tiny", "cpu", "torch", "cpu", "fp32", 1)
+    configs = {"cpu/torch/cpu/fp32": config}
+    return Problem("bert-tiny", configs, objective, memory_limit_mb, None, 256, "inference", "latency", 128)
+
+
+def test_a_resumed_study_must_be_for_the_same_problem(tmp_path):
+    from hwbench_mlflow.cli.flags import PARAM_FLAGS
+    from hwbench_mlflow.errors import BadInputError
+    from hwbench_mlflow.search.storage import open_study
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = open_study(storage, "s", _problem(), seed=0, sampler="planned")
+    assert study.user_attrs["hwbench.sampler"] == "planned" and open_study(storage, "s", _problem(), 0, "planned")
+    with pytest.raises(BadInputError) as err:
+        open_study(storage, "s", _problem(memory_limit_mb=999.0), 0, "planned")
+    assert err.value.renamed(PARAM_FLAGS) == (
+        f"study 's' in {storage} was created for another search (memory_limit_mb 500.0 ≠ 999.0); "
+        "use another --study-name"
+    )
+    optuna.create_study(storage=storage, study_name="down", direction="minimize")
+    with pytest.raises(BadInputError) as err:
+        open_study(storage, "down", _problem(), 0, "planned")
+    assert err.value.renamed(PARAM_FLAGS) == "study 'down' minimizes; --objective throughput maximizes"
+
+
+def test_storage_errors_rename_only_their_leading_parameter(tmp_path):
+    from hwbench_mlflow.cli.flags import PARAM_FLAGS
+    from hwbench_mlflow.errors import BadInputError
+    from hwbench_mlflow.search.storage import check_storage
+
+    check_storage(f"sqlite:///{tmp_path}/optuna.db")  # a file that will be made: fine
+    url = f"sqlite:///{tmp_path}/storage/optuna.db"
+    with pytest.raises(BadInputError) as err:
+        check_storage(url)
+    assert err.value.renamed(PARAM_FLAGS) == f"--storage {url}: directory does not exist: {tmp_path}/storage"
+    with pytest.raises(BadInputError) as err:
+        check_storage("foo://bar")
+    assert err.value.param == "storage" and err.value.renamed(PARAM_FLAGS).startswith("--storage foo://bar: ")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_batch": 0}, "max_batch must be >= 1, got 0"),
+        ({"memory_limit_mb": float("nan")}, "memory_limit_mb must be a number > 0, got nan"),
+        ({"latency_limit_ms": -1.0}, "latency_limit_ms must be a number > 0, got -1"),
+    ],
+)
+def test_the_limits_name_their_parameters(kwargs, message):
+    from hwbench_mlflow.cli.flags import PARAM_FLAGS
+    from hwbench_mlflow.errors import BadInputError
+    from hwbench_mlflow.search.problem import check_limits
+
+    limits = {"memory_limit_mb": None, "latency_limit_ms": None, "max_batch": 8, **kwargs}
+    with pytest.raises(BadInputError) as err:
+        check_limits(**limits)
+    assert str(err.value) == message and err.value.param == next(iter(kwargs))
+    assert err.value.renamed(PARAM_FLAGS) == "--" + message.replace("_mb", "").replace("_ms", "").replace("_", "-", 1)
+
+
+def test_the_best_point_is_the_median_of_its_measurements():
+    from hwbench_mlflow.search.outcome import SearchResult, TrialSummary, best_of, describe, outcome_of
+
+    def t(n, batch, state, value, mem=300.0):
+        return TrialSummary(n, "cpu/torch/cpu/fp32", batch, state, value, throughput=value, memory_mb=mem)
+
+    trials = [t(0, 1, "feasible", 100.0), t(1, 2, "feasible", 190.0), t(2, 2, "feasible", 150.0)]
+    trials += [t(3, 2, "feasible", 160.0), t(4, 4, "infeasible", 400.0, 600.0), t(5, 1, "feasible", 90.0)]
+    best, measured = best_of(trials, maximize=True)
+    assert (best.number, measured) == (3, 3)  # median 160 of batch 2: trial 3
+    result = SearchResult(
+        model="bert-tiny",
+        study_name="s",
+        storage="x",
+        objective="throughput",
+        direction="maximize",
+        memory_limit_mb=500.0,
+        latency_limit_ms=None,
+        max_batch=8,
+        trials=trials,
+        evaluations=6,
+        stop_reason="converged",
+        best=best,
+        best_measurements=measured,
+    )
+    assert outcome_of(result) == "found" and result.memory_margin_mb == 200.0
+    assert describe(result) == (
+        "best batch size 2 on cpu/torch/cpu/fp32: throughput = 160 (median of 3 measurements), 160.0 samples/s, "
+        "peak 300 MB (200 MB under 500 MB). 6 trial(s) (1 infeasible, 0 failed), stopped: converged."
+    )
+    keys = list(result.to_dict())
+    assert keys[-6:] == ["outboxed", "replayed", "sync_report", "sync_error", "experiment", "memory_margin_mb"]

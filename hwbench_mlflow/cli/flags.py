@@ -17,7 +17,15 @@ PARAM_FLAGS = {
     "seq_length": "--seq-length",
     # runner / worker
     "max_workers": "--max-workers",
-    # search
+    # search (its timeout_s is --timeout too: in the config section)
+    "max_batch": "--max-batch",
+    "memory_limit_mb": "--memory-limit",
+    "latency_limit_ms": "--latency-limit",
+    "n_trials": "--n-trials",
+    "repeats": "--repeats",
+    "storage": "--storage",
+    "study_name": "--study-name",
+    "objective": "--objective",
     # tracking / mirror
     "db_path": "--db-path",
     "output": "--output",
