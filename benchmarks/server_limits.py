@@ -37,7 +37,7 @@ def _log_runs(uri: str, env: dict[str, str], client: int, n: int, samples: int) 
     from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
     from hwbench_mlflow.hardware import detect_hardware
     from hwbench_mlflow.results import build_result
-    from hwbench_mlflow.tracking.client import SweepTracker
+    from hwbench_mlflow.tracking.sweep import SweepTracker
     from hwbench_mlflow.worker import WorkerOutcome
 
     report = detect_hardware()

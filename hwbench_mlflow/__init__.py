@@ -10,6 +10,10 @@ The public surface is small and imports nothing heavy until used::
     hb.search("bert-tiny", memory_limit_mb=2048)  # the best batch size that fits
     hb.recommend()                              # the five criteria, per model
     hb.compare("hwbench.duckdb", hb.read_baseline("base.csv"))  # regressions against a baseline
+    hb.plots("hwbench.duckdb", "plots/")        # every plot as PNG + plots.html; their paths
+    hb.report("hwbench.duckdb", "report.html")  # the HTML report
+    hb.matrix(hardware=["cpu"])                 # what runs here: model × platform × backend × precision
+    hb.publish_table(hb.analyze(), "analysis")  # a table on an MLflow run (publish_files: plots, reports)
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ _API = {
     "compare": ("reporting.comparative", "compare_to_baseline"),
     "read_baseline": ("reporting.comparative", "read_baseline"),
     "baseline_from_sweep": ("reporting.comparative", "baseline_from_sweep"),
+    "plots": ("reporting.plots", "draw_plots"),
+    "report": ("reporting.report", "write_report"),
+    "matrix": ("reporting.matrix", "matrix"),
+    "publish_table": ("reporting.publish", "publish_table"),
+    "publish_files": ("reporting.publish", "publish_files"),
 }
 
 __all__ = [
@@ -55,8 +64,13 @@ __all__ = [
     "export",
     "init_db",
     "list_models",
+    "matrix",
+    "plots",
+    "publish_files",
+    "publish_table",
     "read_baseline",
     "recommend",
+    "report",
     "run_benchmark",
     "search",
     "sql",
@@ -69,8 +83,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .mirror.sync import sync
     from .reporting.comparative import analyze, baseline_from_sweep, cross_platform, read_baseline
     from .reporting.comparative import compare_to_baseline as compare
-    from .reporting.matrix import init_db
+    from .reporting.matrix import init_db, matrix
+    from .reporting.plots import draw_plots as plots
+    from .reporting.publish import publish_files, publish_table
     from .reporting.recommend import recommend
+    from .reporting.report import write_report as report
     from .runner import run_benchmark
     from .search.study import run_search as search
 

@@ -16,7 +16,7 @@ from .catalog import DEFAULT_SEQ_LENGTH
 from .config import BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
-from .mirror.store import DEFAULT_DB_PATH
+from .mirror.files import DEFAULT_DB_PATH
 from .plan import as_list, backends_asked, build_plan, precheck, select_models
 from .results import ConfigResult, SweepOutcome, SweepResult, build_result, summarise
 from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores, start_fork_server
@@ -202,7 +202,7 @@ class SweepSession:
         db_path: str | os.PathLike[str] | None = DEFAULT_DB_PATH,
         interrupted_note: Callable[[list[ConfigResult]], str] | None = None,
     ) -> None:
-        from .tracking.client import check_tracking_uri, resolve_tracking_uri
+        from .tracking.uri import check_tracking_uri, resolve_tracking_uri
 
         self.uri = resolve_tracking_uri(tracking_uri)
         check_tracking_uri(self.uri)
@@ -225,7 +225,7 @@ class SweepSession:
         tags: dict[str, str] | None = None,
     ) -> SweepSession:
         """Open the parent run with ``params`` and the ``settings.*`` ones; returns the session."""
-        from .tracking.client import SweepTracker
+        from .tracking.sweep import SweepTracker
 
         self.tracker = SweepTracker(self.uri, self.experiment, self.sweep_id, role=self.role)
         params = {**params, **{f"settings.{k}": v for k, v in settings.to_dict().items()}}

@@ -119,7 +119,7 @@ def test_hardware_json_cuda_matches_torch(hardware_json: dict) -> None:
 def test_output_formats_round_trip(tmp_path: Path, suffix: str) -> None:
     import pandas as pd
 
-    from hwbench_mlflow.cli.app import check_output_path, write_output
+    from hwbench_mlflow.cli.options import check_output_path, write_output
 
     frame = pd.DataFrame({"run_id": ["a", "b"], "latency_p50_ms": [1.5, 2.25], "batch_size": [1, 8]})
     path = check_output_path(str(tmp_path / f"results{suffix}"))

@@ -145,7 +145,8 @@ def test_output_file_matches_mlflow(store):
 
 def test_run_name_starts_with_what_tells_configs_apart(tmp_path):
     """MLflow's runs table shows a name's start: precision and batch come first, the model after."""
-    from hwbench_mlflow.cli.app import CONFIG_CELL_WIDTH, _fit_config_name
+    from hwbench_mlflow.cli.render import CONFIG_CELL_WIDTH
+    from hwbench_mlflow.cli.render import fit_config_name as _fit_config_name
     from hwbench_mlflow.config import BenchmarkConfig
 
     def name(model="bert-tiny", hw="cpu", backend="torch", device="cpu", precision="fp32", batch=8, **kw):

@@ -30,5 +30,11 @@ PARAM_FLAGS = {
     "db_path": "--db-path",
     "output": "--output",
     "recheck": "--recheck",
-    # reporting
+    # reporting (memory_limit_mb, output: above)
+    "baseline": "--baseline",
+    "baseline_path": "--compare-to",
+    "baseline_sweep": "--baseline-sweep",
+    "threshold": "--regression-alert",
+    "latency": "--latency",
+    "output_dir": "--output-dir",
 }

@@ -40,6 +40,38 @@ SUMMARY_COLUMNS = [
     "speedup_throughput",
     "is_simulated",
 ]
+# what `hwbench compare` shows on screen, per kind
+CROSS_PLATFORM_COLUMNS = [
+    "model",
+    "batch_size",
+    "config",
+    "throughput_samples_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "memory_mb",
+    "winner_throughput",
+    "winner_p50",
+    "winner_memory",
+    "winner_p_value",
+    "winner_significant",
+]
+BATCH_SCALING_COLUMNS = [
+    *SUMMARY_COLUMNS[:5],
+    "throughput_samples_per_s",
+    "latency_p50_ms",
+    "speedup_vs_batch1",
+    "scaling_efficiency",
+    "saturates_at",
+]
+REGRESSION_COLUMNS = [
+    *SUMMARY_COLUMNS[:5],
+    "throughput_samples_per_s_base",
+    "throughput_samples_per_s",
+    "delta_pct",
+    "p_adjusted",
+    "test",
+    "verdict",
+]
 SATURATION = 0.95  # throughput saturates at the smallest batch reaching this share of the best
 ALPHA = 0.05
 
@@ -97,7 +129,9 @@ def parse_baseline(spec: str) -> dict[str, str]:
     """``cpu/torch/fp32`` → {hardware, backend, precision}."""
     parts = spec.split("/")
     if len(parts) != 3 or not all(parts):
-        raise BadInputError(f"--baseline must be hardware/backend/precision (example: cpu/torch/fp32), got '{spec}'")
+        raise BadInputError(
+            f"baseline must be hardware/backend/precision (example: cpu/torch/fp32), got '{spec}'", param="baseline"
+        )
     return dict(zip(("hardware", "backend", "precision"), parts, strict=True))
 
 
@@ -237,14 +271,14 @@ def cross_platform(
     return pd.concat(out, ignore_index=True)
 
 
-def read_baseline(path: str) -> pd.DataFrame:
+def read_baseline(baseline_path: str | os.PathLike[str]) -> pd.DataFrame:
     """A baseline exported earlier: ``hwbench analyze --output`` (or any table with the config
     columns and throughput / p50) as .csv / .parquet / .json."""
     import pandas as pd
 
-    p = Path(path)
+    path, p, bad = baseline_path, Path(baseline_path), {"param": "baseline_path"}
     if not p.is_file():
-        raise BadInputError(f"--compare-to: no such file: {path}")
+        raise BadInputError(f"baseline_path: no such file: {path}", **bad)
     try:
         if p.suffix == ".parquet":
             frame = pd.read_parquet(p)
@@ -253,16 +287,19 @@ def read_baseline(path: str) -> pd.DataFrame:
         elif p.suffix == ".csv":
             frame = pd.read_csv(p)
         else:
-            raise BadInputError(f"--compare-to: unsupported file type '{p.suffix}'; use .csv, .parquet or .json")
+            raise BadInputError(
+                f"baseline_path: unsupported file type '{p.suffix}'; use .csv, .parquet or .json", **bad
+            )
     except (ValueError, OSError) as exc:
-        raise BadInputError(f"--compare-to: cannot read {path}: {str(exc).splitlines()[0]}") from None
+        raise BadInputError(f"baseline_path: cannot read {path}: {str(exc).splitlines()[0]}", **bad) from None
     missing = [c for c in (*MATCH_KEYS, "throughput_samples_per_s", "latency_p50_ms") if c not in frame.columns]
     if missing:
         raise BadInputError(
-            f"--compare-to: {path} lacks column(s) {', '.join(missing)}; write a baseline with "
-            "'hwbench analyze --output FILE' or 'hwbench export --table results --output FILE'"
+            f"baseline_path: {path} lacks column(s) {', '.join(missing)}; write a baseline with "
+            "'hwbench analyze --output FILE' or 'hwbench export --table results --output FILE'",
+            **bad,
         )
-    return check_baseline(frame, f"--compare-to: {path}")
+    return check_baseline(frame, f"baseline_path: {path}", param="baseline_path")
 
 
 # a baseline's numbers: (column, required)
@@ -305,16 +342,19 @@ def _shown(value: Any, x: float | None) -> str:
     return "NaN" if math.isnan(x) else f"{x:g}"
 
 
-def check_baseline(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def check_baseline(frame: pd.DataFrame, source: str, param: str | None = None) -> pd.DataFrame:
     """Refuse a baseline that cannot be compared, naming its rows (row 1 = the first row of
     data): throughput and p50 must be finite numbers > 0 (the p50 CI bounds too, or empty),
     batch_size a whole number >= 1, the other match keys non-empty, and each configuration
-    (the match keys) on one row. Returns a copy: numbers as floats, keys as strings."""
+    (the match keys) on one row. Returns a copy: numbers as floats, keys as strings.
+    Messages start with ``source``; ``param``: the argument it names, if any."""
     import numpy as np
 
     frame = frame.reset_index(drop=True)
     out = frame.copy()
     out.attrs["source"] = source
+    out.attrs["param"] = param
+    bad_input = {"param": param} if param else {}
     for col, required in BASELINE_NUMBERS:
         if col not in frame.columns:
             continue
@@ -326,7 +366,7 @@ def check_baseline(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         ]
         if bad:
             what = "a finite number > 0" + ("" if required else " (or empty)")
-            raise BadInputError(f"{source}: {col} must be {what}, got {_row_list(bad)}")
+            raise BadInputError(f"{source}: {col} must be {what}, got {_row_list(bad)}", **bad_input)
         out[col] = np.asarray(values, dtype=float)
     sizes = [_number(v) for v in frame["batch_size"].tolist()]
     bad = [
@@ -335,13 +375,13 @@ def check_baseline(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         if x is None or not math.isfinite(x) or x < 1 or x != int(x)
     ]
     if bad:
-        raise BadInputError(f"{source}: batch_size must be a whole number >= 1, got {_row_list(bad)}")
+        raise BadInputError(f"{source}: batch_size must be a whole number >= 1, got {_row_list(bad)}", **bad_input)
     out["batch_size"] = np.asarray(sizes, dtype=float).astype(np.int64)
     for col in (k for k in MATCH_KEYS if k != "batch_size"):
         keys = ["" if _number(v) is not None and math.isnan(_number(v)) else str(v).strip() for v in frame[col]]
         empty = [str(i + 1) for i, k in enumerate(keys) if not k]
         if empty:
-            raise BadInputError(f"{source}: {col} is empty in row(s) {_row_list(empty)}")
+            raise BadInputError(f"{source}: {col} is empty in row(s) {_row_list(empty)}", **bad_input)
         out[col] = keys
     dups = [rows for rows in out.groupby(list(MATCH_KEYS), sort=False).indices.values() if len(rows) > 1]
     if dups:
@@ -352,7 +392,8 @@ def check_baseline(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             numbers = [str(i + 1) for i in rows]
             shown.append(f"rows {', '.join(numbers[:-1])} and {numbers[-1]} ({config})")
         raise BadInputError(
-            f"{source}: the same configuration on several rows: {_row_list(shown)}; keep one row of each"
+            f"{source}: the same configuration on several rows: {_row_list(shown)}; keep one row of each",
+            **bad_input,
         )
     return out
 
@@ -371,8 +412,10 @@ def compare_to_baseline(
     from scipy.stats import false_discovery_control
 
     if not 0 < threshold < 1:
-        raise BadInputError(f"--regression-alert must be a fraction between 0 and 1 (0.1 = 10 %), got {threshold:g}")
-    base = check_baseline(baseline, baseline.attrs.get("source", "baseline"))
+        raise BadInputError(
+            f"threshold must be a fraction between 0 and 1 (0.1 = 10 %), got {threshold:g}", param="threshold"
+        )
+    base = check_baseline(baseline, baseline.attrs.get("source", "baseline"), baseline.attrs.get("param"))
     current = analyze(db_path, models=models)
     for k in ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "mlflow_run_id"):
         if k not in base.columns:
@@ -428,8 +471,9 @@ def compare_to_baseline(
     return merged
 
 
-def baseline_from_sweep(db_path: str | os.PathLike[str], sweep_id: str) -> pd.DataFrame:
-    """The successful results of one sweep (``--baseline-sweep ID``) as a baseline table."""
+def baseline_from_sweep(db_path: str | os.PathLike[str], baseline_sweep: str) -> pd.DataFrame:
+    """The successful results of one sweep (its sweep id: ``baseline_sweep``) as a baseline table."""
+    sweep_id = baseline_sweep
     from ..mirror.store import connect
 
     con = connect(db_path)
@@ -443,8 +487,11 @@ def baseline_from_sweep(db_path: str | os.PathLike[str], sweep_id: str) -> pd.Da
     finally:
         con.close()
     if frame.empty:
-        raise BadInputError(f"--baseline-sweep: no successful results of sweep '{sweep_id}' in {db_path}")
-    frame.attrs["source"] = f"--baseline-sweep {sweep_id}"
+        raise BadInputError(
+            f"baseline_sweep: no successful results of sweep '{sweep_id}' in {db_path}", param="baseline_sweep"
+        )
+    frame.attrs["source"] = f"baseline_sweep {sweep_id}"
+    frame.attrs["param"] = "baseline_sweep"
     return frame
 
 

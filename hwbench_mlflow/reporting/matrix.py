@@ -187,3 +187,34 @@ def init_db(
         pending = store.pending_plan_count()
         version = store.schema_version()
     return {"schema_version": version, "planned": len(plan), "new": new, "pending": pending}
+
+
+def matrix(
+    models: Sequence[str] | None = None,
+    *,
+    category: str | None = None,
+    hardware: Sequence[str] | None = None,
+    db_path: str | os.PathLike[str] = "hwbench.duckdb",
+    tracking_uri: str | None = None,
+    history: bool = True,
+) -> pd.DataFrame:
+    """The compatibility matrix of this host as a DataFrame (``MATRIX_COLUMNS``): one row per
+    model × platform × backend × precision × mode (default: the catalog × every platform).
+
+    ``history``: fill ``last_status`` / ``last_run_id`` from ``tracking_uri`` when given, else
+    from the mirror ``db_path`` when it exists, else from the default MLflow store."""
+    from ..hardware import detect_hardware
+    from ..plan import select_models
+
+    specs = select_models(list(models or []), category, models is None)
+    platforms = list(hardware) if hardware is not None else list(N.PLATFORMS)
+    observed: dict[tuple[str, ...], tuple[str, str]] = {}
+    if history and tracking_uri:
+        from ..tracking.client import check_tracking_uri
+
+        check_tracking_uri(tracking_uri)
+    if history and tracking_uri is None and Path(db_path).exists():  # analysis reads DuckDB (DESIGN)
+        observed = last_observed_in_mirror(db_path)
+    elif history:
+        observed = last_observed(tracking_uri)
+    return compatibility_matrix(specs, platforms, detect_hardware(), observed)

@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 import os
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..errors import BadInputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -532,3 +535,24 @@ def write(plots: list[Plot], out_dir: Path) -> list[Path]:
     )
     os.replace(tmp, html)
     return [*paths, html]
+
+
+def draw_plots(
+    db_path: str | os.PathLike[str] = "hwbench.duckdb",
+    output_dir: str | os.PathLike[str] = "hwbench-plots",
+    *,
+    models: Sequence[str] | None = None,
+    memory_limit_mb: float | None = None,
+) -> list[Path]:
+    """Draw every plot of the mirror's latest results into ``output_dir`` (created): one PNG per
+    plot and one interactive ``plots.html``; the paths written. ``memory_limit_mb`` is drawn
+    on the memory plot."""
+    if memory_limit_mb is not None and not (math.isfinite(memory_limit_mb) and memory_limit_mb > 0):
+        raise BadInputError(f"memory_limit_mb must be a number > 0, got {memory_limit_mb:g}", param="memory_limit_mb")
+    out_dir = Path(output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(f"output_dir is a file: {output_dir}", param="output_dir")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return write(all_plots(db_path, list(models) if models is not None else None, memory_limit_mb), out_dir)

@@ -414,9 +414,9 @@ def recommend(
 ) -> list[Recommendation]:
     """Recommendations for every model with results in the mirror (or ``models``)."""
     if latency not in ("p50", "p99"):
-        raise BadInputError(f"--latency must be p50 or p99, got '{latency}'")
+        raise BadInputError(f"latency must be p50 or p99, got '{latency}'", param="latency")
     if memory_limit_mb is not None and not (math.isfinite(memory_limit_mb) and memory_limit_mb > 0):
-        raise BadInputError(f"--memory-limit must be a number > 0, got {memory_limit_mb:g}")
+        raise BadInputError(f"memory_limit_mb must be a number > 0, got {memory_limit_mb:g}", param="memory_limit_mb")
     frame = candidates(db_path, models, mode)
     warn_if_behind(db_path)
     out: list[Recommendation] = []

@@ -9,10 +9,11 @@ import html
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import HwbenchError
+from ..errors import BadInputError
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em}
@@ -181,8 +182,38 @@ def build(
 
 def write(text: str, path: Path) -> Path:
     if not path.parent.resolve().is_dir():
-        raise HwbenchError(f"--output: directory does not exist: {path.parent}")
+        raise BadInputError(f"output: directory does not exist: {path.parent}", param="output")
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def write_report(
+    db_path: str | os.PathLike[str] = "hwbench.duckdb",
+    output: str | os.PathLike[str] = "hwbench-report.html",
+    *,
+    models: Sequence[str] | None = None,
+    memory_limit_mb: float | None = None,
+    prices: dict[str, float] | None = None,
+    plots_dir: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Draw the plots (``hb.plots``), build the HTML report and write it to ``output``.
+
+    ``prices``: $/hour per platform for the value recommendation. The plots go to ``plots_dir``
+    (a temporary folder, removed afterwards, when None). Returns the files written: the plots
+    (when ``plots_dir`` is given) and, last, the report."""
+    import tempfile
+
+    from .plots import draw_plots
+
+    out = Path(output)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise BadInputError(f"output: the report is HTML; name a .html file, got '{output}'", param="output")
+    model_list = list(models) if models is not None else None
+    with tempfile.TemporaryDirectory(prefix="hwbench-report-") as tmp:
+        paths = draw_plots(
+            db_path, plots_dir if plots_dir is not None else tmp, models=model_list, memory_limit_mb=memory_limit_mb
+        )
+        write(build(db_path, [p for p in paths if p.suffix == ".png"], model_list, prices), out)
+    return [*paths, out] if plots_dir is not None else [out]

@@ -38,7 +38,7 @@ def default_storage() -> str:
 
 
 def _why(storage: str, exc: Exception) -> StorageError:
-    from ..tracking.client import redact_uri
+    from ..tracking.uri import redact_uri
 
     msg = " ".join(str(exc).split())[:200]
     return StorageError(f"storage {redact_uri(storage)}: {type(exc).__name__}: {msg}")
@@ -49,7 +49,7 @@ def check_storage(storage: str) -> None:
     before anything runs (a reachable server is only known when the study opens)."""
     from sqlalchemy.engine import make_url
 
-    from ..tracking.client import redact_uri
+    from ..tracking.uri import redact_uri
 
     try:
         url = make_url(storage)
@@ -66,7 +66,7 @@ def open_study(storage: str, study_name: str, problem: Problem, seed: int | None
     """The study ``study_name``, created if new; a resumed one must be for the same problem."""
     import optuna
 
-    from ..tracking.client import redact_uri
+    from ..tracking.uri import redact_uri
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = OBJECTIVES[problem.objective][1]

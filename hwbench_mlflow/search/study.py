@@ -32,7 +32,7 @@ from .. import names as N
 from ..catalog import DEFAULT_SEQ_LENGTH
 from ..config import MeasureSettings
 from ..errors import BadInputError
-from ..mirror.store import DEFAULT_DB_PATH
+from ..mirror.files import DEFAULT_DB_PATH
 from .outcome import SearchResult, TrialSummary, best_of, closing, describe, outcome_of, summaries
 from .planner import BatchPlanner
 from .problem import DEFAULT_MAX_BATCH, OBJECTIVES, SAMPLERS, build_problem, check_at_least_one, check_number
@@ -93,7 +93,7 @@ def run_search(
     from ..hardware import detect_hardware
     from ..plan import as_list, backends_asked
     from ..runner import SweepSession
-    from ..tracking.client import redact_uri
+    from ..tracking.uri import redact_uri
 
     if sampler not in SAMPLERS:
         raise BadInputError(f"unknown sampler '{sampler}'; choose from {', '.join(SAMPLERS)}")
