@@ -69,8 +69,8 @@ def main() -> int:
     parser.add_argument("--confirm", type=int, default=5, help="re-measurements of the two chosen batch sizes")
     args = parser.parse_args()
 
+    from hwbench_mlflow.batch_search.study import run_search
     from hwbench_mlflow.config import MeasureSettings
-    from hwbench_mlflow.search.study import run_search
 
     settings = MeasureSettings(warmup=2, min_iterations=5, min_time_s=0.2, max_time_s=args.max_time)
     with tempfile.TemporaryDirectory(prefix="hwbench-search-vs-grid-") as tmp:

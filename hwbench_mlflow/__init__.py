@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 # ``inspect.signature`` show its own parameters and docstring.
 _API = {
     "run_benchmark": ("runner", "run_benchmark"),
-    "search": ("search.study", "run_search"),
+    "search": ("batch_search.study", "run_search"),
     "sync": ("mirror.sync", "sync"),
     "sql": ("mirror.store", "sql"),
     "connect": ("mirror.store", "connect"),
@@ -78,6 +78,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from .batch_search.study import run_search as search
     from .hardware import detect_hardware
     from .mirror.store import connect, export, sql
     from .mirror.sync import sync
@@ -89,7 +90,6 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .reporting.recommend import recommend
     from .reporting.report import write_report as report
     from .runner import run_benchmark
-    from .search.study import run_search as search
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """Run a plan: each config in a worker, recorded in MLflow; ``run_benchmark``, the Python API's core,
-and the :class:`SweepSession` that a sweep and a search (``search/``) share."""
+and the :class:`SweepSession` that a sweep and a search (``batch_search/``) share."""
 
 from __future__ import annotations
 

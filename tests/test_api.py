@@ -26,6 +26,18 @@ def test_every_public_name_is_the_real_function_with_its_signature() -> None:
     assert set(hb.__all__) <= set(dir(hb))
 
 
+def test_no_subpackage_shadows_a_public_name() -> None:
+    """Importing a subpackage sets it as the package's attribute, over a lazy API name of the same name."""
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(hb.__path__)}
+    assert "batch_search" in submodules and "runner" in submodules
+    assert not submodules & set(hb.__all__)
+    import hwbench_mlflow.batch_search.study  # noqa: F401  (a submodule imported first, as in a long session)
+
+    assert inspect.isfunction(hb.search) and hb.search.__name__ == "run_search"
+
+
 def test_import_is_light() -> None:
     code = "import sys, hwbench_mlflow; print(sorted(m for m in ('torch', 'mlflow', 'duckdb') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

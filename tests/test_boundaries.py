@@ -87,7 +87,7 @@ STAGES = {
     "tracking": 3,
     "mirror": 4,
     "runner": 5,
-    "search": 6,
+    "batch_search": 6,
     "reporting": 7,
     **dict.fromkeys(("cli", "__main__"), 8),
 }

@@ -133,7 +133,7 @@ def search(
         _check_limit_can_bind(kwargs["memory_limit_mb"], memory_limit or "", kwargs["hardware"])
     if not no_db:
         check_db_path(db_path)
-    from ..search.study import describe, outcome_of, run_search
+    from ..batch_search.study import describe, outcome_of, run_search
 
     err = get_console(stderr=True)
     banner: list[int] = []

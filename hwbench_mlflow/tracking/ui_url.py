@@ -3,7 +3,7 @@
 MLflow 3 opens ``#/experiments/<id>`` on the GenAI view (``overview/usage?workflowType=genai``);
 the machine-learning runs table, with the sweep parent run and its nested config runs, is
 ``#/experiments/<id>/runs?workflowType=machine_learning`` (the UI's "Model training" toggle).
-tests/test_ui_browser.py opens this URL in Chromium and checks the table it shows.
+tests/tracking/test_ui_browser.py opens this URL in Chromium and checks the table it shows.
 
 A fresh runs table shows no param or metric column, and no URL parameter selects columns (the
 URL state is only ``searchFilter``, ``orderByKey``, ``orderByAsc``, ``startTime``,

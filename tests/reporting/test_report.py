@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
 from tests._util import run_cli
-from tests.test_compare import build_mirror
-from tests.test_recommend import ROWS
+from tests.reporting.test_compare import build_mirror
+from tests.reporting.test_recommend import ROWS
 
 PLOTS = (
     "throughput_vs_batch",

@@ -99,5 +99,5 @@ def test_settings_validate(kwargs, message):
 
     with pytest.raises(BadInputError) as exc:
         MeasureSettings(**kwargs)
-    # the library names its fields (tests/test_config.py); the CLI says the message in flags
+    # the library names its fields (tests/core/test_config.py); the CLI says the message in flags
     assert exc.value.renamed(PARAM_FLAGS).startswith(message)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_APP = Path(sys.executable).with_name("benchmark_app")
 COMMAND = [sys.executable, "benchmarks/vs_benchmark_app.py", "--batch-sizes", "8", "--time", "3", "--check", "0.50"]
 ATTEMPTS = 2  # a shared, noisy machine can slow either side of one pair; the criterion is ours >= 0.5 × theirs

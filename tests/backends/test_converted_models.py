@@ -30,7 +30,7 @@ def test_openvino_and_onnxruntime_runs_log_their_model_files(tmp_path):
         "--log-model",
     ]
     env = {"HWBENCH_CACHE_DIR": str(tmp_path / "cache")}
-    # (OpenVINO's throughput scenario and its hint: tests/test_openvino_backend.py::test_worker_throughput)
+    # (OpenVINO's throughput scenario and its hint: tests/backends/test_openvino_backend.py::test_worker_throughput)
     ov = run_cli(["run", "--hardware", "openvino", *common], tmp_path, **env)
     assert ov.returncode == 0, ov.stderr
     ort = run_cli(

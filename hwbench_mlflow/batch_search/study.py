@@ -10,7 +10,7 @@ as an Optuna study whose every trial is a real worker run and a nested MLflow ru
   a worker that runs out of memory, or is stopped by the guard, is a COMPLETE,
   infeasible trial with the memory it had reached — never an exception that teaches
   the sampler nothing. Other failures (runtime errors, timeouts) are FAIL trials.
-* What to measure next: the :class:`~hwbench_mlflow.search.planner.BatchPlanner`
+* What to measure next: the :class:`~hwbench_mlflow.batch_search.planner.BatchPlanner`
   (default, ``sampler="planned"``) enqueues its proposals into the study; with
   ``sampler="tpe"`` Optuna's TPE samples instead (same constraints).
 * Storage (:mod:`.storage`): a local SQLite file by default (``optuna-dashboard sqlite:///hwbench-optuna.db``),

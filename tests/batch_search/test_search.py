@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
-from hwbench_mlflow.search.planner import BatchPlanner, Observation
+from hwbench_mlflow.batch_search.planner import BatchPlanner, Observation
 from tests._util import child_runs, run_cli
 
 SEARCH_FAST = ["--max-time", "0.5", "--min-time", "0.2", "--warmup", "2", "--min-iterations", "5"]
@@ -225,7 +225,7 @@ def test_run_memory_constrained_refuses_a_batch_grid(tmp_path):
 
 
 def test_objective_directions_are_consistent():
-    from hwbench_mlflow.search.study import OBJECTIVES
+    from hwbench_mlflow.batch_search.study import OBJECTIVES
 
     assert OBJECTIVES["throughput"] == (N.M_THROUGHPUT, "maximize")
     assert all(d == "minimize" for k, (_, d) in OBJECTIVES.items() if k.startswith("latency"))
@@ -235,8 +235,8 @@ def test_objective_directions_are_consistent():
 
 
 def _problem(objective: str = "throughput", memory_limit_mb: float | None = 500.0):
+    from hwbench_mlflow.batch_search.problem import Problem
     from hwbench_mlflow.config import BenchmarkConfig
-    from hwbench_mlflow.search.problem import Problem
 
     config = BenchmarkConfig("bert-tiny", "cpu", "torch", "cpu", "fp32", 1)
     configs = {"cpu/torch/cpu/fp32": config}
@@ -244,9 +244,9 @@ def _problem(objective: str = "throughput", memory_limit_mb: float | None = 500.
 
 
 def test_a_resumed_study_must_be_for_the_same_problem(tmp_path):
+    from hwbench_mlflow.batch_search.storage import open_study
     from hwbench_mlflow.cli.flags import PARAM_FLAGS
     from hwbench_mlflow.errors import BadInputError
-    from hwbench_mlflow.search.storage import open_study
 
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = open_study(storage, "s", _problem(), seed=0, sampler="planned")
@@ -264,9 +264,9 @@ def test_a_resumed_study_must_be_for_the_same_problem(tmp_path):
 
 
 def test_storage_errors_rename_only_their_leading_parameter(tmp_path):
+    from hwbench_mlflow.batch_search.storage import check_storage
     from hwbench_mlflow.cli.flags import PARAM_FLAGS
     from hwbench_mlflow.errors import BadInputError
-    from hwbench_mlflow.search.storage import check_storage
 
     check_storage(f"sqlite:///{tmp_path}/optuna.db")  # a file that will be made: fine
     url = f"sqlite:///{tmp_path}/storage/optuna.db"
@@ -287,9 +287,9 @@ def test_storage_errors_rename_only_their_leading_parameter(tmp_path):
     ],
 )
 def test_the_limits_name_their_parameters(kwargs, message):
+    from hwbench_mlflow.batch_search.problem import check_limits
     from hwbench_mlflow.cli.flags import PARAM_FLAGS
     from hwbench_mlflow.errors import BadInputError
-    from hwbench_mlflow.search.problem import check_limits
 
     limits = {"memory_limit_mb": None, "latency_limit_ms": None, "max_batch": 8, **kwargs}
     with pytest.raises(BadInputError) as err:
@@ -299,7 +299,7 @@ def test_the_limits_name_their_parameters(kwargs, message):
 
 
 def test_the_best_point_is_the_median_of_its_measurements():
-    from hwbench_mlflow.search.outcome import SearchResult, TrialSummary, best_of, describe, outcome_of
+    from hwbench_mlflow.batch_search.outcome import SearchResult, TrialSummary, best_of, describe, outcome_of
 
     def t(n, batch, state, value, mem=300.0):
         return TrialSummary(n, "cpu/torch/cpu/fp32", batch, state, value, throughput=value, memory_mb=mem)

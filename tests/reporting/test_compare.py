@@ -34,7 +34,7 @@ def log_config(client: MlflowClient, exp_id: str, hw: str, backend: str, device:
 
 def build_mirror(d, extra=()) -> str:
     """CURVES (with raw samples) plus ``extra`` rows of tests.test_recommend.ROWS, synced; the URI."""
-    from tests.test_recommend import log_result
+    from tests.reporting.test_recommend import log_result
 
     uri = f"sqlite:///{d}/mlflow.db"
     client = MlflowClient(uri)

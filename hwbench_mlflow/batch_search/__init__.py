@@ -1,0 +1,1 @@
+"""batch_search: the best batch size under limits (hwbench search)."""
