@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ..config import BenchmarkConfig
+from ..generation import GenerationTrace
 from ..hardware import HardwareReport
 from ..measure import LoopResult, StopRule
 
@@ -21,6 +22,7 @@ class Backend(ABC):
     """
 
     name: str = ""
+    generates: bool = False  # implements ``generate`` (the ``generate`` scenario)
 
     def __init__(self, config: BenchmarkConfig) -> None:
         self.config = config
@@ -65,6 +67,12 @@ class Backend(ABC):
         """The ``latency`` loop, for a runtime that must time its own requests (a browser page
         timing ``session.run`` itself); None: the worker times ``run`` in Python."""
         return None
+
+    def generate(self) -> GenerationTrace:
+        """The ``generate`` scenario: one timed greedy generation of the prepared prompts,
+        exactly ``config.new_tokens`` tokens per sequence (EOS ignored), timestamps per token.
+        Only for backends whose class sets ``generates = True``."""
+        raise NotImplementedError(f"{self.name} does not generate")
 
     def own_observations(self) -> dict[str, float | None]:
         """``startup_ms`` / ``first_inference_ms`` / ``memory_*_mb`` the runtime measured itself,
