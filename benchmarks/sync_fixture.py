@@ -2,7 +2,7 @@
 
 Clearly a fixture, never a user's store: its experiment is ``hwbench-sync-fixture`` and
 every run carries the tag ``hwbench.fixture=true``. Runs are written through
-MLflow's public client exactly as :class:`hwbench_mlflow.tracking.client.SweepTracker` writes
+MLflow's public client exactly as :class:`hwbench_mlflow.tracking.sweep.SweepTracker` writes
 them: a sweep parent run (``hwbench.hw.*`` tags, ``hardware.json``) and one finished
 child run per config (contract params, metrics and tags, ``raw_latencies_ms.json``).
 Start and end times are spread over the 30 days before the build, as a history would be.

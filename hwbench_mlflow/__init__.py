@@ -33,9 +33,9 @@ _API = {
     "run_benchmark": ("runner", "run_benchmark"),
     "search": ("batch_search.study", "run_search"),
     "sync": ("mirror.sync", "sync"),
-    "sql": ("mirror.store", "sql"),
-    "connect": ("mirror.store", "connect"),
-    "export": ("mirror.store", "export"),
+    "sql": ("mirror.query", "sql"),
+    "connect": ("mirror.query", "connect"),
+    "export": ("mirror.query", "export"),
     "init_db": ("reporting.matrix", "init_db"),
     "detect_hardware": ("hardware", "detect_hardware"),
     "recommend": ("reporting.recommend", "recommend"),
@@ -80,7 +80,7 @@ __all__ = [
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .batch_search.study import run_search as search
     from .hardware import detect_hardware
-    from .mirror.store import connect, export, sql
+    from .mirror.query import connect, export, sql
     from .mirror.sync import sync
     from .reporting.comparative import analyze, baseline_from_sweep, cross_platform, read_baseline
     from .reporting.comparative import compare_to_baseline as compare

@@ -26,6 +26,26 @@ def test_every_public_name_is_the_real_function_with_its_signature() -> None:
     assert set(hb.__all__) <= set(dir(hb))
 
 
+def _signature_line(name: str) -> str:
+    """``hb.NAME(a, b="x", *, c)``: the form of the README's API table (None defaults unsaid)."""
+    parts, keyword_only = [], False
+    for p in inspect.signature(getattr(hb, name)).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not keyword_only:
+            parts.append("*")
+            keyword_only = True
+        default = "" if p.default is p.empty or p.default is None else "=" + repr(p.default).replace("'", '"')
+        parts.append(p.name + default)
+    return f"hb.{name}({', '.join(parts)})"
+
+
+def test_the_readme_lists_every_public_function_with_its_signature() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in hb.__all__:
+        if inspect.isfunction(getattr(hb, name)):
+            assert f"| `{_signature_line(name)}` |" in readme, f"README's API table: {_signature_line(name)}"
+    assert "| `hb.detect_hardware()` |" in readme
+
+
 def test_no_subpackage_shadows_a_public_name() -> None:
     """Importing a subpackage sets it as the package's attribute, over a lazy API name of the same name."""
     import pkgutil

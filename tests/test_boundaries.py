@@ -82,7 +82,9 @@ def test_only_the_store_opens_duckdb_files():
 # modules share its stage; tracking/ and mirror/ are one layer, in which mirror may read tracking.
 STAGES = {
     **dict.fromkeys(("names", "errors", "config", "catalog", "inputs", "hardware", "browsers", "runtimes"), 0),  # core
-    **dict.fromkeys(("measure", "generation", "host_load", "worker", "worker_env", "worker_preload", "backends"), 1),  # execution
+    **dict.fromkeys(
+        ("measure", "generation", "host_load", "worker", "worker_env", "worker_preload", "backends"), 1
+    ),  # execution
     **dict.fromkeys(("plan", "results"), 2),
     "tracking": 3,
     "mirror": 4,

@@ -101,8 +101,8 @@ def sync(
     if slack < 0:
         raise BadInputError(f"--slack must be >= 0, got {slack:g}")
     if replay:
-        from ..tracking.client import replay_outbox
         from ..tracking.outbox import outbox_dir
+        from ..tracking.records import replay_outbox
 
         click.echo(f"replayed {replay_outbox(tracking_uri)} run(s) from the outbox {outbox_dir()}", err=True)
     from ..mirror.sync import Syncer
@@ -144,7 +144,7 @@ def _mlflow_run_metrics(report: Any) -> None:
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         return
-    from ..tracking.client import log_sync_report
+    from ..tracking.records import log_sync_report
 
     log_sync_report(run_id, report)
 
@@ -221,8 +221,8 @@ def ui(
     tracking_uri: str | None, experiment: str | None, host: str, port: int, workers: int | None, print_url: bool
 ) -> int:
     """Start the MLflow UI on the hwbench store; print the URL of the experiment's runs table."""
-    from ..tracking.client import check_tracking_uri, redact_uri, resolve_tracking_uri
     from ..tracking.ui_url import ui_url
+    from ..tracking.uri import check_tracking_uri, redact_uri, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(uri)

@@ -168,7 +168,7 @@ def write_output(frame: Any, path: Path) -> None:
 def check_log_uri(tracking_uri: str | None, no_log: bool) -> None:
     """A given --tracking-uri is checked before the mirror is read, not after the output."""
     if tracking_uri and not no_log:
-        from ..tracking.client import check_tracking_uri
+        from ..tracking.uri import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
 

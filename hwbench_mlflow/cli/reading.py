@@ -30,7 +30,7 @@ from .tables import layout_option
 @layout_option
 def query(sql: str, db_path: str, fmt: str, max_rows: int, layout: str) -> int:
     """Run a read-only SQL query on the mirror (the file is opened read-only)."""
-    from ..mirror.store import sql as run_sql
+    from ..mirror.query import sql as run_sql
 
     if max_rows < 0:
         raise BadInputError(f"--max-rows must be >= 0, got {max_rows}")
@@ -51,7 +51,7 @@ def query(sql: str, db_path: str, fmt: str, max_rows: int, layout: str) -> int:
 @click.option("--table", help="One table or view (e.g. results, performance_results).")
 def export(db_path: str, fmt: str, output: str, table: str | None) -> int:
     """Export the mirror's tables (Parquet, CSV or JSON); files appear whole or not at all."""
-    from ..mirror.store import export as do_export
+    from ..mirror.query import export as do_export
 
     for path in do_export(db_path, fmt, output, table):
         click.echo(str(path))

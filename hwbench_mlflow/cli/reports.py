@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,28 @@ from .options import (
     to_float,
 )
 from .render import print_matrix, print_recommendations
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """``--weights throughput=0.7,latency=0.3`` → ``{"throughput": 0.7, "latency": 0.3}``."""
+    if text is None:
+        return None
+    weights: dict[str, float] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in ("throughput", "latency"):
+            raise BadInputError(f"--weights: '{item.strip()}' is not throughput=W or latency=W")
+        try:
+            w = float(value)
+        except ValueError:
+            raise BadInputError(f"--weights: '{value.strip()}' is not a number") from None
+        if not (math.isfinite(w) and w >= 0):
+            raise BadInputError(f"--weights: {key} must be a number >= 0, got {value.strip()}")
+        weights[key] = w
+    if sum(weights.values()) <= 0:
+        raise BadInputError("--weights: at least one weight must be > 0")
+    return weights
 
 
 @click.command()
@@ -54,11 +77,11 @@ def recommend(
 ) -> int:
     """Hardware recommendations per model from the DuckDB mirror: best overall, throughput,
     latency, memory and value, each with its evidence and a confidence rating."""
-    from ..reporting.recommend import load_table, parse_weights, to_frame, to_markdown
+    from ..reporting.recommend import load_table, normalise_weights, to_frame, to_markdown
     from ..reporting.recommend import recommend as do_recommend
 
     check_log_uri(tracking_uri, no_log)
-    w = parse_weights(weights)
+    w = normalise_weights(parse_weights(weights))
     price_table = load_table(prices, "--prices", "$/hour")
     power_table = load_table(power, "--power", "watts")
     recs = do_recommend(

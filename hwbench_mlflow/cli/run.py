@@ -160,8 +160,8 @@ def run(
         )
 
     from ..runner import run_benchmark
-    from ..tracking.client import redact_uri
     from ..tracking.ui_url import run_url
+    from ..tracking.uri import redact_uri
 
     err = get_console(stderr=True)
     progress_state: dict[str, Any] = {}

@@ -160,7 +160,7 @@ def search(
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print_trials(result)
-    from ..tracking.client import redact_uri
+    from ..tracking.uri import redact_uri
 
     for config, why in result.not_searched.items():
         click.echo(f"hwbench: not searched: {config}: {why}", err=True)

@@ -28,17 +28,11 @@ from typing import Any
 
 from ..errors import BadInputError
 from .files import (
-    DEFAULT_DB_PATH,
     DEFAULT_LOCK_TIMEOUT_S,
-    SQLITE_MAGIC,
-    StoreBusyError,
-    check_mirror_file,
     open_duckdb,
 )
-from .query import check_mirror_opens, connect, export, mirrored_tracking_uri, sql
 from .schema import (
     ARROW_TYPES,
-    DATA_TABLES,
     MIRROR_TABLES,
     VIEWS_FILE,
     arrow_table,
@@ -46,31 +40,8 @@ from .schema import (
     foreign_tables,
     migrate,
     not_a_mirror,
-    schema_files,
     schema_version,
 )
-
-# Kept importable from here while callers move to the modules that define them.
-__all__ = [
-    "DATA_TABLES",
-    "DEFAULT_DB_PATH",
-    "DEFAULT_LOCK_TIMEOUT_S",
-    "SQLITE_MAGIC",
-    "IndexEntry",
-    "MirrorStore",
-    "StoreBusyError",
-    "SyncState",
-    "check_mirror_file",
-    "check_mirror_opens",
-    "connect",
-    "detection_rows",
-    "export",
-    "log_detection",
-    "migrate",
-    "mirrored_tracking_uri",
-    "schema_files",
-    "sql",
-]
 
 
 @dataclass(frozen=True)

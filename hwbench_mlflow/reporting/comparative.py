@@ -81,7 +81,7 @@ class NoDataError(HwbenchError):
 
 
 def _latest(db_path: str | os.PathLike[str], models: list[str] | None, mode: str | None) -> pd.DataFrame:
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     con = connect(db_path)
     try:
@@ -109,7 +109,7 @@ def samples_by_run(db_path: str | os.PathLike[str], run_ids: list[str]) -> dict[
     """run id → sorted numpy array of its raw latencies (ms), for the runs that have them."""
     import numpy as np
 
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     if not run_ids:
         return {}
@@ -474,7 +474,7 @@ def compare_to_baseline(
 def baseline_from_sweep(db_path: str | os.PathLike[str], baseline_sweep: str) -> pd.DataFrame:
     """The successful results of one sweep (its sweep id: ``baseline_sweep``) as a baseline table."""
     sweep_id = baseline_sweep
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     con = connect(db_path)
     try:

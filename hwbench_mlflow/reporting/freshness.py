@@ -14,7 +14,7 @@ def runs_not_mirrored(db_path: str | os.PathLike[str]) -> int:
 
     0 when the mirror is current, was never synced, or its store cannot be reached (a
     reader of the mirror still answers from what it holds)."""
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     con = connect(db_path)
     try:
@@ -39,7 +39,7 @@ def runs_not_mirrored(db_path: str | os.PathLike[str]) -> int:
 
 
 def _ended_config_runs(uri: str, since_ms: int) -> list[str]:
-    from ..tracking.client import config_runs_ended_since
+    from ..tracking.reader import config_runs_ended_since
 
     return config_runs_ended_since(uri, since_ms, CHECK_LIMIT)
 

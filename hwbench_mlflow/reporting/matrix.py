@@ -45,7 +45,8 @@ def last_observed(tracking_uri: str | None) -> dict[tuple[str, ...], tuple[str, 
 
     Reads only a store that already exists: a matrix never creates an MLflow database.
     """
-    from ..tracking.client import last_config_statuses, resolve_tracking_uri
+    from ..tracking.reader import last_config_statuses
+    from ..tracking.uri import resolve_tracking_uri
 
     return _newest_per_combination(last_config_statuses(resolve_tracking_uri(tracking_uri)))
 
@@ -63,7 +64,7 @@ def _newest_per_combination(rows: Any) -> dict[tuple[str, ...], tuple[str, str]]
 
 def last_observed_in_mirror(db_path: str | os.PathLike[str]) -> dict[tuple[str, ...], tuple[str, str]]:
     """The same answer as :func:`last_observed`, from the DuckDB mirror (no MLflow query)."""
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     con = connect(db_path)
     try:
@@ -138,7 +139,8 @@ def init_db(
     (default: the catalog × the platforms detected here), and this detection in the
     availability log. Existing rows stay; the plan's status comes from synced results."""
     from ..hardware import detect_hardware
-    from ..mirror.store import MirrorStore, check_mirror_opens, detection_rows
+    from ..mirror.query import check_mirror_opens
+    from ..mirror.store import MirrorStore, detection_rows
     from ..plan import devices_for, select_models
 
     specs = select_models(list(models or []), category, all_models=models is None)
@@ -210,7 +212,7 @@ def matrix(
     platforms = list(hardware) if hardware is not None else list(N.PLATFORMS)
     observed: dict[tuple[str, ...], tuple[str, str]] = {}
     if history and tracking_uri:
-        from ..tracking.client import check_tracking_uri
+        from ..tracking.uri import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
     if history and tracking_uri is None and Path(db_path).exists():  # analysis reads DuckDB (DESIGN)

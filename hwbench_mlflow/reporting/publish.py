@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 def output_tracking_uri(db_path: str | os.PathLike[str], tracking_uri: str | None = None) -> str:
     """Where an output is recorded: ``tracking_uri``, else the store the mirror syncs from
     (else the default store); checked to answer."""
-    from ..mirror.store import mirrored_tracking_uri
-    from ..tracking.client import check_tracking_uri, resolve_tracking_uri
+    from ..mirror.query import mirrored_tracking_uri
+    from ..tracking.uri import check_tracking_uri, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri or mirrored_tracking_uri(db_path))
     check_tracking_uri(uri)
@@ -39,7 +39,7 @@ def publish_table(
     """Log ``frame`` (e.g. ``hb.analyze(...)``) on a report run as ``NAME.csv`` (every column)
     and ``NAME.md`` (``columns``, default all); the run id. ``tracking_uri``: see
     :func:`output_tracking_uri`."""
-    from ..tracking.client import log_output_run
+    from ..tracking.records import log_output_run
     from .comparative import to_markdown
 
     md = to_markdown(frame, list(columns) if columns is not None else list(frame.columns))
@@ -64,7 +64,7 @@ def publish_files(
 ) -> str:
     """Log plot files (``hb.plots``) and reports (``hb.report``) on a report run: a report's
     HTML at the top, everything else under ``plots/``; the run id."""
-    from ..tracking.client import log_output_run
+    from ..tracking.records import log_output_run
 
     files = [Path(p) for p in paths]
     return log_output_run(

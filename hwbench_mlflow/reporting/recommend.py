@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,28 +107,20 @@ class Recommendation:
         return f"run {self.mlflow_run_id[:12]}, {self.samples} samples{ci}"
 
 
-def parse_weights(text: str | None) -> dict[str, float]:
-    """``"throughput=0.7,latency=0.3"`` → normalised weights (sum 1)."""
-    if text is None:
+def normalise_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """Best-overall weights ``{"throughput": 0.7, "latency": 0.3}`` scaled to sum 1 (a missing
+    one is 0); None: 0.5 each."""
+    if weights is None:
         return dict(DEFAULT_WEIGHTS)
-    weights: dict[str, float] = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in DEFAULT_WEIGHTS:
-            raise BadInputError(f"--weights: '{item.strip()}' is not throughput=W or latency=W")
-        try:
-            w = float(value)
-        except ValueError:
-            raise BadInputError(f"--weights: '{value.strip()}' is not a number") from None
-        if not (math.isfinite(w) and w >= 0):
-            raise BadInputError(f"--weights: {key} must be a number >= 0, got {value.strip()}")
-        weights[key] = w
-    weights = {k: weights.get(k, 0.0) for k in DEFAULT_WEIGHTS}
+    for key, w in weights.items():
+        if key not in DEFAULT_WEIGHTS:
+            raise BadInputError(f"weights: unknown key '{key}'; use throughput and latency", param="weights")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and w >= 0):
+            raise BadInputError(f"weights: {key} must be a number >= 0, got {w!r}", param="weights")
     total = sum(weights.values())
     if total <= 0:
-        raise BadInputError("--weights: at least one weight must be > 0")
-    return {k: v / total for k, v in weights.items()}
+        raise BadInputError("weights: at least one weight must be > 0", param="weights")
+    return {k: weights.get(k, 0.0) / total for k in DEFAULT_WEIGHTS}
 
 
 MAX_TABLE_BYTES = 2**20  # --prices / --power: a few lines of YAML
@@ -205,7 +198,7 @@ def _confidence(row: Any, uses_p99: bool, estimated: bool) -> str:
 
 def candidates(db_path: str | os.PathLike[str], models: list[str] | None, mode: str) -> pd.DataFrame:
     """The newest successful result of each configuration, with memory and CI columns."""
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     con = connect(db_path)
     try:
@@ -405,7 +398,7 @@ def recommend(
     db_path: str | os.PathLike[str] = "hwbench.duckdb",
     *,
     models: list[str] | None = None,
-    weights: dict[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
     latency: str = "p50",
     memory_limit_mb: float | None = None,
     prices: dict[str, float] | None = None,
@@ -417,13 +410,12 @@ def recommend(
         raise BadInputError(f"latency must be p50 or p99, got '{latency}'", param="latency")
     if memory_limit_mb is not None and not (math.isfinite(memory_limit_mb) and memory_limit_mb > 0):
         raise BadInputError(f"memory_limit_mb must be a number > 0, got {memory_limit_mb:g}", param="memory_limit_mb")
+    weights = normalise_weights(weights)
     frame = candidates(db_path, models, mode)
     warn_if_behind(db_path)
     out: list[Recommendation] = []
     for model, rows in frame.groupby("model", sort=True):
-        out += recommend_model(
-            str(model), rows, weights or dict(DEFAULT_WEIGHTS), latency, memory_limit_mb, prices or {}, power or {}
-        )
+        out += recommend_model(str(model), rows, weights, latency, memory_limit_mb, prices or {}, power or {})
     return out
 
 
@@ -451,7 +443,7 @@ def to_markdown(recs: list[Recommendation]) -> str:
 def log_to_mlflow(recs: list[Recommendation], tracking_uri: str, experiment: str, params: dict[str, Any]) -> str:
     """The recommendation as an MLflow run (tag hwbench.role=recommend): params, a JSON and a
     Markdown artifact; its run id."""
-    from ..tracking.client import log_output_run
+    from ..tracking.records import log_output_run
 
     md = to_markdown(recs)
     return log_output_run(

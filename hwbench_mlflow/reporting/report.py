@@ -76,7 +76,7 @@ def table(frame: Any) -> str:
 
 def availability(db_path: str | os.PathLike[str]) -> Any:
     """The newest detection of each platform on each host."""
-    from ..mirror.store import connect
+    from ..mirror.query import connect
 
     con = connect(db_path)
     try:

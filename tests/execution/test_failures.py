@@ -27,21 +27,8 @@ def _failed_runs(uri):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_absent_hardware_gives_unavailable_runs_and_the_sweep_goes_on(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_cli(
-        [
-            "run",
-            "--model",
-            "bert-tiny",
-            "--hardware",
-            "cuda,cpu",
-            "--precision",
-            "fp32,fp16",
-            "--tracking-uri",
-            uri,
-            *FAST,
-        ],
-        tmp_path,
-    )
+    args = ["run", "--model", "bert-tiny", "--hardware", "cuda,cpu", "--precision", "fp32,fp16"]
+    proc = run_cli([*args, "--tracking-uri", uri, *FAST], tmp_path)
     assert proc.returncode == 1, proc.stderr
     runs = {r.info.run_name: r for r in child_runs(uri)}
     assert len(runs) == 4
@@ -67,22 +54,8 @@ def test_absent_hardware_gives_unavailable_runs_and_the_sweep_goes_on(tmp_path):
 
 def test_timeout_and_unsupported_in_one_sweep(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = run_cli(
-        [
-            "run",
-            "--model",
-            "bert-tiny",
-            "--hardware",
-            "cpu",
-            "--precision",
-            "int8",
-            "--training-mode",
-            "--tracking-uri",
-            uri,
-            *FAST,
-        ],
-        tmp_path,
-    )
+    args = ["run", "--model", "bert-tiny", "--hardware", "cpu", "--precision", "int8", "--training-mode"]
+    proc = run_cli([*args, "--tracking-uri", uri, *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr  # skipped is not failed
     (run,) = child_runs(uri)
     assert run.data.tags[N.T_STATUS] == "skipped" and run.data.tags[N.T_ERROR_CATEGORY] == "unsupported"

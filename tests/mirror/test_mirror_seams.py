@@ -11,7 +11,6 @@ import pytest
 
 from hwbench_mlflow.cli.flags import PARAM_FLAGS
 from hwbench_mlflow.errors import BadInputError
-from hwbench_mlflow.mirror import store as compat
 from hwbench_mlflow.mirror.files import check_mirror_file, memory_connection, open_duckdb
 from hwbench_mlflow.mirror.loader import SampleLoader
 from hwbench_mlflow.mirror.query import check_read_only_sql, connect, export, mirrored_tracking_uri, sql
@@ -209,9 +208,3 @@ def test_sample_loader_inserts_each_run_numbered_from_zero(tmp_path):
         {"mlflow_run_id": "r1", "iteration": 1, "latency_ms": 2.0},
         {"mlflow_run_id": "r2", "iteration": 0, "latency_ms": 3.5},
     ]
-
-
-def test_store_module_keeps_the_old_names():
-    for name in compat.__all__:
-        assert getattr(compat, name) is not None
-    assert compat.connect is connect and compat.migrate is migrate

@@ -14,8 +14,9 @@ from mlflow.entities import Metric, Param, RunTag
 
 import hwbench_mlflow as hb
 from hwbench_mlflow import names as N
+from hwbench_mlflow.cli.reports import parse_weights
 from hwbench_mlflow.errors import BadInputError
-from hwbench_mlflow.reporting.recommend import CRITERIA, NoResultsError, parse_weights
+from hwbench_mlflow.reporting.recommend import CRITERIA, NoResultsError
 from tests._util import run_cli
 
 # (model, hardware, backend, precision, batch, throughput, p50, p99, memory, samples, ci ±fraction, extra)
@@ -129,7 +130,7 @@ def test_five_criteria_with_evidence_and_simulated_never_wins_silently(mirror):
 def test_weights_memory_limit_only_simulated_and_not_available(mirror):
     d, _, _ = mirror
     db = d / "hwbench.duckdb"
-    recs = by_criterion(hb.recommend(db, weights=parse_weights("throughput=0,latency=1"), memory_limit_mb=450))
+    recs = by_criterion(hb.recommend(db, weights={"throughput": 0, "latency": 1}, memory_limit_mb=450))
     assert (recs["best_overall"].batch_size, recs["best_overall"].hardware) == (1, "cpu")
     assert recs["best_throughput"].batch_size == 16  # the 500 MB int8 row is over the limit
     assert recs["best_value_per_dollar"].status == "not_available"
@@ -145,6 +146,11 @@ def test_weights_memory_limit_only_simulated_and_not_available(mirror):
         hb.recommend(db, models=["resnet50"])
     with pytest.raises(BadInputError, match="--weights: 'speed=1' is not throughput=W or latency=W"):
         parse_weights("speed=1")
+    with pytest.raises(BadInputError, match=r"^weights: unknown key 'speed'; use throughput and latency$") as err:
+        hb.recommend(db, weights={"speed": 1.0})
+    assert err.value.renamed({"weights": "--weights"}).startswith("--weights: unknown key")
+    with pytest.raises(BadInputError, match=r"^weights: at least one weight must be > 0$"):
+        hb.recommend(db, weights={"throughput": 0, "latency": 0})
 
 
 def test_cli_formats_and_mlflow_record(mirror, tmp_path):

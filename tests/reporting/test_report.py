@@ -63,43 +63,10 @@ def test_simulated_is_marked_in_the_plots():
 
     from hwbench_mlflow.reporting.plots import platform_model_heatmap, precision_comparison, throughput_vs_batch
 
-    frame = pd.DataFrame(
-        [
-            {
-                "model": "m",
-                "hardware": "cpu",
-                "device": "cpu",
-                "backend": "torch",
-                "precision": "fp32",
-                "scenario": "latency",
-                "batch_size": 1,
-                "throughput_samples_per_s": 10.0,
-                "is_simulated": False,
-            },
-            {
-                "model": "m",
-                "hardware": "cuda",
-                "device": "cuda:0",
-                "backend": "torch",
-                "precision": "fp16",
-                "scenario": "latency",
-                "batch_size": 1,
-                "throughput_samples_per_s": 99.0,
-                "is_simulated": True,
-            },
-            {
-                "model": "n",
-                "hardware": "cpu",
-                "device": "cpu",
-                "backend": "torch",
-                "precision": "fp32",
-                "scenario": "latency",
-                "batch_size": 1,
-                "throughput_samples_per_s": 5.0,
-                "is_simulated": False,
-            },
-        ]
-    )
+    columns = ["model", "hardware", "device", "precision", "throughput_samples_per_s", "is_simulated"]
+    rows = [("m", "cpu", "cpu", "fp32", 10.0, False), ("m", "cuda", "cuda:0", "fp16", 99.0, True)]
+    rows.append(("n", "cpu", "cpu", "fp32", 5.0, False))
+    frame = pd.DataFrame(rows, columns=columns).assign(backend="torch", scenario="latency", batch_size=1)
     heat = platform_model_heatmap(frame).interactive.data[0]
     assert list(heat.text[0]) == ["10<br>b1", "99 SIM<br>b1"] and list(heat.text[1]) == ["5<br>b1", "not measured"]
     names = [t.name for t in throughput_vs_batch(frame).interactive.data]

@@ -14,7 +14,6 @@ import pytest
 from hwbench_mlflow import names as N
 from hwbench_mlflow.errors import BadInputError
 from hwbench_mlflow.hardware import HardwareReport, PlatformInfo
-from hwbench_mlflow.tracking import client as compat
 from hwbench_mlflow.tracking.connect import (
     clip,
     ensure_experiment_tag,
@@ -192,9 +191,3 @@ def test_local_artifact_paths():
     assert RunReader.local_artifact("file:///tmp/a%20b/artifacts", "x.json") == "/tmp/a b/artifacts/x.json"
     assert RunReader.local_artifact("/srv/artifacts", "x.json") == "/srv/artifacts/x.json"
     assert RunReader.local_artifact("s3://bucket/artifacts", "x.json") is None
-
-
-def test_client_module_keeps_the_old_names():
-    for name in compat.__all__:
-        assert getattr(compat, name) is not None
-    assert compat.SweepTracker is SweepTracker and compat.RunReader is RunReader
