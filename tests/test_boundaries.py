@@ -185,6 +185,15 @@ def test_no_import_cycles():
     assert _cycles(_import_graph()) == []
 
 
+MAX_MODULE_LINES = 600  # a module a reader takes in at once; past it, it has more than one job
+
+
+def test_no_module_is_over_600_lines():
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+    assert len(sizes) > 50  # the walk found the package
+
+
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
