@@ -81,7 +81,9 @@ def test_only_the_store_opens_duckdb_files():
 # The stages, low to high: a module imports only from its own stage or a lower one. A folder's
 # modules share its stage; tracking/ and mirror/ are one layer, in which mirror may read tracking.
 STAGES = {
-    **dict.fromkeys(("names", "errors", "config", "catalog", "inputs", "hardware", "browsers", "runtimes"), 0),  # core
+    **dict.fromkeys(
+        ("names", "errors", "config", "catalog", "inputs", "hardware", "browsers", "runtimes", "model_files"), 0
+    ),  # core
     **dict.fromkeys(
         ("measure", "generation", "host_load", "worker", "worker_env", "worker_preload", "backends"), 1
     ),  # execution
