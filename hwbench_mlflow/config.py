@@ -8,7 +8,7 @@ from typing import Any
 
 from .catalog import DEFAULT_SEQ_LENGTH
 from .errors import BadInputError
-from .names import MODES, PLATFORMS, PRECISIONS, SCENARIOS
+from .names import GENERATE, MODES, PLATFORMS, PRECISIONS, SCENARIOS
 from .runtimes import RUNTIMES
 
 # Which runtime executes a platform when --backend is not given (runtimes.Runtime.default_on).
@@ -93,6 +93,8 @@ class BenchmarkConfig:
     mode: str = "inference"
     scenario: str = "latency"
     seq_length: int = DEFAULT_SEQ_LENGTH
+    prompt_tokens: int | None = None  # scenario generate only: the prompt's length in tokens
+    new_tokens: int | None = None  # scenario generate only: tokens generated per sequence
 
     def __post_init__(self) -> None:
         if self.hardware not in PLATFORMS:
@@ -107,12 +109,20 @@ class BenchmarkConfig:
             raise BadInputError(f"batch size must be a positive integer, got {self.batch_size}")
         if self.seq_length < 1:
             raise BadInputError(f"seq_length must be a positive integer, got {self.seq_length}", param="seq_length")
+        for param, value in (("prompt_tokens", self.prompt_tokens), ("new_tokens", self.new_tokens)):
+            if self.scenario != GENERATE and value is not None:
+                raise BadInputError(f"{param} is for scenario 'generate' only", param=param, params=("scenario",))
+            if self.scenario == GENERATE and (value is None or value < 1):
+                raise BadInputError(
+                    f"scenario 'generate' needs {param} >= 1, got {value}", param=param, params=("scenario",)
+                )
 
     @property
     def run_name(self) -> str:
         """The MLflow child run's name, also the config's label in the terminal: what tells the
         configs of one sweep apart first (MLflow's runs table shows only a name's start), e.g.
-        ``fp32 b8 · cpu/torch · bert-tiny · inference`` (`` · throughput`` for that scenario).
+        ``fp32 b8 · cpu/torch · bert-tiny · inference`` (`` · throughput`` for that scenario;
+        ``fp32 b1 p128 n64 · …`` for ``generate``).
         A local model directory or file is named by its last path component (params ``model``
         and ``model_path`` hold the whole path)."""
         if self.device in ("cpu", "CPU", "cuda:0", "mps", "none"):
@@ -121,7 +131,10 @@ class BenchmarkConfig:
             where = self.device
         else:
             where = f"{self.hardware}:{self.device}"
-        parts = [f"{self.precision} b{self.batch_size}", f"{where}/{self.backend}", _model_label(self.model), self.mode]
+        first = f"{self.precision} b{self.batch_size}"
+        if self.scenario == GENERATE:
+            first += f" p{self.prompt_tokens} n{self.new_tokens}"
+        parts = [first, f"{where}/{self.backend}", _model_label(self.model), self.mode]
         if self.scenario == "throughput":
             parts.append("throughput")
         return RUN_NAME_SEP.join(parts)

@@ -9,7 +9,8 @@ from __future__ import annotations
 PLATFORMS = ("cpu", "cuda", "rocm", "mps", "openvino", "qnn", "webnn", "webgpu")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 MODES = ("inference", "training")
-SCENARIOS = ("latency", "throughput")
+SCENARIOS = ("latency", "throughput", "generate")
+GENERATE = "generate"  # LLM generation: prompt_tokens in, exactly new_tokens out per sequence (generation.py)
 CATEGORIES = ("text", "vision", "audio", "multimodal")
 STATUSES = ("success", "failed", "skipped")
 ERROR_CATEGORIES = ("oom", "unsupported", "unavailable", "load_error", "runtime_error", "timeout")
@@ -75,6 +76,36 @@ M_HOST_OTHER_CPU = "host_other_cpu_pct"
 M_HOST_STEAL = "host_steal_pct"
 M_HOST_LOADAVG_START = "host_loadavg_start"
 M_HOST_LOADAVG_END = "host_loadavg_end"
+# the generate scenario (generation.py): per-token timings of greedy generations
+M_TTFT_P50 = "ttft_p50_ms"
+M_TTFT_P90 = "ttft_p90_ms"
+M_TTFT_P99 = "ttft_p99_ms"
+M_TTFT_MEAN = "ttft_mean_ms"
+M_TPOT_MEAN = "tpot_mean_ms"
+M_ITL_P50 = "itl_p50_ms"
+M_ITL_P90 = "itl_p90_ms"
+M_ITL_P99 = "itl_p99_ms"
+M_PREFILL_TPS = "prefill_tokens_per_s"
+M_DECODE_TPS = "decode_tokens_per_s"
+M_OUTPUT_TPS = "output_tokens_per_s"
+M_KV_CACHE = "kv_cache_mb"
+M_TOKENS_GENERATED = "tokens_generated"  # the fewest new tokens of any sequence: = new_tokens when all went right
+GENERATION_METRICS = (
+    M_TTFT_P50,
+    M_TTFT_P90,
+    M_TTFT_P99,
+    M_TTFT_MEAN,
+    M_TPOT_MEAN,
+    M_ITL_P50,
+    M_ITL_P90,
+    M_ITL_P99,
+    M_PREFILL_TPS,
+    M_DECODE_TPS,
+    M_OUTPUT_TPS,
+    M_KV_CACHE,
+    M_TOKENS_GENERATED,
+)
+GENERATION_PARAMS = ("prompt_tokens", "new_tokens", "decoding")
 
 # --- the memory that counts ---------------------------------------------------------
 # Device memory on GPUs (the worker's peak RSS says little there), the peak RSS elsewhere.

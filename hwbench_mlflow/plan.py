@@ -63,11 +63,14 @@ def build_plan(
     report: HardwareReport,
     scenarios: Sequence[str] = ("latency",),
     every_backend: bool = False,
+    prompt_tokens: Sequence[int] = (),
+    new_tokens: Sequence[int] = (),
 ) -> list[BenchmarkConfig]:
     """The grid of configs, in a stable order; ``hardware=None`` means every available platform.
 
     Without ``backends``, each platform gets its own runtime (``DEFAULT_BACKEND``), or
-    every runtime that executes on it when ``every_backend`` (``--all``).
+    every runtime that executes on it when ``every_backend`` (``--all``). Scenario
+    ``generate`` configs are one per (``prompt_tokens``, ``new_tokens``) pair after the batch.
     """
     for b in backends or ():
         if b not in BACKENDS:
@@ -88,8 +91,62 @@ def build_plan(
         for (backend, device), scenario, mode, precision, batch in itertools.product(
             pairs, scenarios, modes, precisions, batch_sizes
         ):
-            plan.append(BenchmarkConfig(spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length))
+            shapes = itertools.product(prompt_tokens, new_tokens) if scenario == N.GENERATE else [(None, None)]
+            for prompt, new in shapes:
+                plan.append(
+                    BenchmarkConfig(
+                        spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length, prompt, new
+                    )
+                )
     return plan
+
+
+DEFAULT_PROMPT_TOKENS = 128
+DEFAULT_NEW_TOKENS = 64
+
+
+def generation_shapes(
+    specs: Sequence[ModelSpec],
+    scenarios: Sequence[str],
+    prompt_tokens: int | Sequence[int] | None,
+    new_tokens: int | Sequence[int] | None,
+) -> tuple[list[int], list[int]]:
+    """The checked prompt and new token counts of a plan (defaults 128 and 64 for
+    ``generate``; none for the other scenarios): every model generative, every length
+    positive, prompt + new within each model's context."""
+    lists = {}
+    for param, value, default in (
+        ("prompt_tokens", prompt_tokens, DEFAULT_PROMPT_TOKENS),
+        ("new_tokens", new_tokens, DEFAULT_NEW_TOKENS),
+    ):
+        given = [value] if isinstance(value, int) else list(value or ())
+        if given and N.GENERATE not in scenarios:
+            raise BadInputError(f"{param} needs scenario 'generate'", param=param, params=("scenario",))
+        for v in given:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise BadInputError(f"{param}: '{v}' is not an integer", param=param)
+            if v < 1:
+                raise BadInputError(f"{param} must be >= 1, got {v}", param=param)
+        lists[param] = list(dict.fromkeys(given)) or ([default] if N.GENERATE in scenarios else [])
+    prompts, news = lists["prompt_tokens"], lists["new_tokens"]
+    if N.GENERATE in scenarios:
+        for spec in specs:
+            if not spec.generative:
+                can = ", ".join(k for k, s in CATALOG.items() if s.generative)
+                raise BadInputError(
+                    f"scenario 'generate' needs a model that generates (a causal LM); {spec.key} does not "
+                    f"(catalog models that do: {can})",
+                    param="scenario",
+                )
+            limit = spec.max_text_length
+            if limit and max(prompts) + max(news) > limit:
+                raise BadInputError(
+                    f"prompt_tokens + new_tokens = {max(prompts)} + {max(news)} exceeds {spec.key}'s context of "
+                    f"{limit} tokens",
+                    param="prompt_tokens",
+                    params=("new_tokens",),
+                )
+    return prompts, news
 
 
 def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str] | None:
@@ -103,6 +160,8 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
         backend_cls = get_backend_class(config.backend)
     except ImportError as exc:  # a runtime that is not installed is a reason, not a crash
         return "unavailable", f"the {config.backend} backend cannot load here: {exc}"
+    if config.scenario == N.GENERATE and not backend_cls.generates:
+        return "unsupported", f"no generation loop for {config.backend} yet"
     missing = backend_cls.unavailable(config)
     if missing:
         return "unavailable", missing

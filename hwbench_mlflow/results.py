@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import names as N
 from .catalog import resolve_model
 from .config import BenchmarkConfig, MeasureSettings
+from .generation import DECODING, GenerationTrace, generation_metrics, generation_params
 from .hardware import HardwareReport
 from .host_load import is_contended
 from .measure import PERCENTILE_METHOD, Measurement
@@ -32,6 +33,7 @@ class ConfigResult:
     tags: dict[str, str] = field(default_factory=dict)
     measurement: Measurement | None = None
     run_id: str = ""
+    generations: list[dict[str, Any]] = field(default_factory=list)  # scenario generate: per-token times
 
     def to_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -118,6 +120,8 @@ def build_result(
         "target_ci": settings.target_ci,
         "target_percentile": settings.target_percentile,
     }
+    if config.scenario == N.GENERATE:  # also on a failed config: which shape it was
+        params.update(prompt_tokens=config.prompt_tokens, new_tokens=config.new_tokens, decoding=DECODING)
     kind = outcome.params.get("device_kind", "")
     weights = outcome.params.pop("weights", "")
     sha = outcome.params.pop("weights_sha256", "")
@@ -138,6 +142,11 @@ def build_result(
     m = Measurement(tuple(outcome.samples_ms), config.batch_size, outcome.wall_s, settings.confidence)
     metrics = m.metrics()
     metrics.update(outcome.observed)
+    if config.scenario == N.GENERATE and outcome.generations:
+        traces = [GenerationTrace.from_record(g) for g in outcome.generations]
+        prompt, new = config.prompt_tokens or 0, config.new_tokens or 0
+        metrics.update(generation_metrics(traces, config.batch_size, prompt))
+        params.update(generation_params(traces, prompt, new))
     if N.M_HOST_OTHER_CPU in metrics:
         busy = is_contended(metrics[N.M_HOST_OTHER_CPU], metrics.get(N.M_HOST_STEAL))
         tags[N.T_HOST_CONTENDED] = str(busy).lower()
@@ -155,7 +164,9 @@ def build_result(
         tags[N.T_PERCENTILE_WARNING] = "; ".join(
             f"p{p:g} from {m.n} samples (needs >= {need})" for p, need in short.items()
         )
-    return ConfigResult(config, "success", params=params, metrics=metrics, tags=tags, measurement=m)
+    return ConfigResult(
+        config, "success", params=params, metrics=metrics, tags=tags, measurement=m, generations=outcome.generations
+    )
 
 
 NATIVE_PROCESS_BACKENDS = ("torch", "onnxruntime", "openvino")  # the model runs in the worker process itself

@@ -17,7 +17,7 @@ from .config import BenchmarkConfig, MeasureSettings
 from .errors import BadInputError
 from .hardware import HardwareReport, detect_hardware
 from .mirror.files import DEFAULT_DB_PATH
-from .plan import as_list, backends_asked, build_plan, precheck, select_models
+from .plan import as_list, backends_asked, build_plan, generation_shapes, precheck, select_models
 from .results import ConfigResult, SweepOutcome, SweepResult, build_result, summarise
 from .worker import WorkerOutcome, format_cores, kill_live_workers, run_in_worker, split_cores, start_fork_server
 
@@ -95,6 +95,8 @@ def run_benchmark(
     scenario: str | Sequence[str] = ("latency",),
     log_model: bool = False,
     seq_length: int = DEFAULT_SEQ_LENGTH,
+    prompt_tokens: int | Sequence[int] | None = None,
+    new_tokens: int | Sequence[int] | None = None,
     limit: int | None = None,
     settings: MeasureSettings | None = None,
     experiment: str = N.DEFAULT_EXPERIMENT,
@@ -107,6 +109,8 @@ def run_benchmark(
     """Benchmark every config of the plan, each in a fresh worker, as nested MLflow runs.
 
     ``precision="native"`` expands to every precision the hardware runs natively.
+    ``scenario="generate"`` (causal LMs) times greedy generations of ``new_tokens`` tokens
+    after prompts of ``prompt_tokens`` tokens (lists: one config per pair; defaults 128, 64).
 
     Returns a :class:`SweepResult` (``.to_frame()`` for a DataFrame). Failed configs are
     FAILED child runs with their category; the sweep goes on. Combinations the
@@ -131,6 +135,7 @@ def run_benchmark(
         if hw not in N.PLATFORMS:
             raise BadInputError(f"unknown hardware '{hw}'; choose from {', '.join(N.PLATFORMS)}")
     specs = select_models(as_list(model), category, all_models)
+    prompts, news = generation_shapes(specs, as_list(scenario), prompt_tokens, new_tokens)
     precisions = as_list(precision)
     native = precisions == ["native"]
     plan = build_plan(
@@ -144,6 +149,8 @@ def run_benchmark(
         report,
         as_list(scenario),
         every_backend=all_models,
+        prompt_tokens=prompts,
+        new_tokens=news,
     )
     if native:  # only the precisions this hardware runs natively
         plan = [c for c in plan if (precheck(c, report) or ("",))[0] != "unsupported"]

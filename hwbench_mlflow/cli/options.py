@@ -49,6 +49,20 @@ def parse_batch_sizes(value: str) -> list[int]:
     return list(dict.fromkeys(out))
 
 
+def parse_counts(flag: str, value: str | None, example: str) -> list[int] | None:
+    """``"128,512"`` → ``[128, 512]`` (None stays None); each item an integer (its range is the
+    library's check)."""
+    if value is None:
+        return None
+    out = []
+    for item in items(flag, value):
+        try:
+            out.append(int(item))
+        except ValueError:
+            raise BadInputError(f"{flag}: '{item}' is not an integer (example: {flag} {example})") from None
+    return list(dict.fromkeys(out))
+
+
 def parse_choices(flag: str, value: str, choices: tuple[str, ...]) -> list[str]:
     """A comma list of ``choices``; an unknown one is refused with the closest match."""
     out = []
@@ -295,6 +309,8 @@ OPTION_METAVARS = {
     "--output-dir": "DIR",
     "--power": "YAML",
     "--precision": "PRECISION[,…]",
+    "--prompt-tokens": "N[,N…]",
+    "--new-tokens": "N[,N…]",
     "--prices": "YAML",
     "--recheck": "N",
     "--regression-alert": "FRACTION",

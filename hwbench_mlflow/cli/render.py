@@ -245,7 +245,7 @@ def print_models() -> None:
     for col in ("key", "hugging face id", "category", "inputs", "weights here"):
         t.add_column(col)
     for s in CATALOG.values():
-        local = s.local_weights_dir()
+        local = s.local_weights_dir() or s.gguf_path()
         weights = f"pretrained ({local})" if local else "random (config in catalog)"
         t.add_row(s.key + (" *" if s.key in DEFAULT_MODELS else ""), s.hf_id, s.category, s.inputs, weights)
     console = get_console()

@@ -18,6 +18,7 @@ from .options import (
     optional_output,
     parse_batch_sizes,
     parse_choices,
+    parse_counts,
     write_output,
 )
 from .render import get_console, print_not_measured, print_summary, print_sync, report_outbox
@@ -42,8 +43,11 @@ from .search import search
     "--scenario",
     default="latency",
     show_default=True,
-    help="latency (one request at a time) | throughput (as many in flight as the runtime wants); comma list.",
+    help="latency (one request at a time) | throughput (as many in flight as the runtime wants) | generate "
+    "(LLM generation: TTFT, TPOT, tokens/s); comma list.",
 )
+@click.option("--prompt-tokens", help="generate: prompt lengths in tokens, comma list (default 128).")
+@click.option("--new-tokens", help="generate: tokens generated per sequence, comma list (default 64).")
 @click.option("--log-model", is_flag=True, help="Also log converted model files (OpenVINO IR, ONNX) as artifacts.")
 @click.option("--training-mode", is_flag=True, help="Benchmark a full training step instead of inference.")
 @click.option("--mode", "mode_opt", help="inference | training | inference,training (MLproject's form).")
@@ -79,6 +83,8 @@ def run(
     batch_sizes: str,
     precision: str,
     scenario: str,
+    prompt_tokens: str | None,
+    new_tokens: str | None,
     log_model: bool,
     training_mode: bool,
     mode_opt: str | None,
@@ -133,6 +139,11 @@ def run(
     sizes = parse_batch_sizes(batch_sizes)
     precisions = ["native"] if precision.strip() == "native" else parse_choices("--precision", precision, N.PRECISIONS)
     scenarios = parse_choices("--scenario", scenario, N.SCENARIOS)
+    prompts = parse_counts("--prompt-tokens", prompt_tokens, "128,512")
+    news = parse_counts("--new-tokens", new_tokens, "64")
+    from ..plan import generation_shapes
+
+    generation_shapes([resolve_model(m) for m in model_list], scenarios, prompts, news)  # refused before any run
     modes = parse_choices("--mode", mode_opt, N.MODES) if mode_opt is not None else ["inference"]
     if training_mode:
         modes = ["training"]
@@ -210,6 +221,8 @@ def run(
             scenario=scenarios,
             log_model=log_model,
             seq_length=seq_length,
+            prompt_tokens=prompts,
+            new_tokens=news,
             limit=limit,
             settings=settings,
             experiment=experiment,

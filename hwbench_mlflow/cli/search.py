@@ -122,7 +122,7 @@ def search(
         "seed": seed,
         "repeats": repeats,
         "mode": parse_choices("--mode", mode_opt, N.MODES)[0],
-        "scenario": parse_choices("--scenario", scenario, N.SCENARIOS)[0],
+        "scenario": parse_choices("--scenario", scenario, ("latency", "throughput"))[0],  # not generate (yet)
         "seq_length": seq_length,
         "settings": settings,
         "experiment": experiment,

@@ -80,11 +80,11 @@ class SampleLoader:
             if self.pool is not None:
                 self.pool.close()
 
-    def _insert(self, parsed: tuple[list[str], list[int], Any, list[str]]) -> None:
+    def _insert(self, parsed: tuple[list[str], list[int], Any, list[str], dict[str, list[list[float]]]]) -> None:
         import numpy as np
         import pyarrow as pa
 
-        ids, counts, values, bad = parsed
+        ids, counts, values, bad, tokens = parsed
         self.unreadable.extend(bad)
         if not ids:
             return
@@ -99,5 +99,18 @@ class SampleLoader:
             }
         )
         self.store.with_tables(["INSERT INTO latency_samples SELECT * FROM parsed"], parsed=table)
+        if tokens:  # generate runs: each generation's per-token clock
+            rows = [
+                (rid, g, i, t) for rid, gens in tokens.items() for g, ts in enumerate(gens) for i, t in enumerate(ts)
+            ]
+            times = pa.table(
+                {
+                    "mlflow_run_id": pa.array([r[0] for r in rows], pa.string()),
+                    "generation": pa.array([r[1] for r in rows], pa.int32()),
+                    "token": pa.array([r[2] for r in rows], pa.int32()),
+                    "t_ms": pa.array([r[3] for r in rows], pa.float64()),
+                }
+            )
+            self.store.with_tables(["INSERT INTO generation_token_times SELECT * FROM times"], times=times)
         for rid, count in zip(ids, counts, strict=True):
             self.counts[rid] = self.counts.get(rid, 0) + count

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from typing import IO, Any
 
-Parsed = tuple[list[str], list[int], Any, list[str]]
+# (run ids, sample counts, all latencies, unreadable run ids, run id → token_times_ms of a generate run)
+Parsed = tuple[list[str], list[int], Any, list[str], dict[str, list[list[float]]]]
 
 
 def read_samples(batch: list[tuple[str, str]]) -> Parsed:
-    """``[(run id, path)]`` → (run ids, sample counts, all latencies concatenated, unreadable run ids).
+    """``[(run id, path)]`` → (run ids, sample counts, all latencies concatenated, unreadable run ids,
+    each generate run's per-token times: run id → one list of ms after t0 per generation).
 
     A missing file is skipped silently (a failed config has none); an unreadable one is reported.
     """
@@ -23,13 +25,17 @@ def read_samples(batch: list[tuple[str, str]]) -> Parsed:
     counts: list[int] = []
     arrays: list[Any] = []
     bad: list[str] = []
+    tokens: dict[str, list[list[float]]] = {}
     for run_id, path in batch:
         try:
             with open(path, "rb") as f:
-                values = json.load(f)["latencies_ms"]
-            array = np.asarray(values, dtype=np.float64)
+                raw = json.load(f)
+            array = np.asarray(raw["latencies_ms"], dtype=np.float64)
             if array.ndim != 1:
                 raise ValueError("latencies_ms is not a list of numbers")
+            times = raw.get("token_times_ms")
+            if times is not None:
+                times = [[float(t) for t in g] for g in times]
         except FileNotFoundError:
             continue
         except (OSError, ValueError, KeyError, TypeError):
@@ -38,8 +44,10 @@ def read_samples(batch: list[tuple[str, str]]) -> Parsed:
         ids.append(run_id)
         counts.append(len(array))
         arrays.append(array)
+        if times:
+            tokens[run_id] = times
     values = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.float64)
-    return ids, counts, values, bad
+    return ids, counts, values, bad, tokens
 
 
 class SampleReaderProcess:
@@ -72,7 +80,7 @@ class SampleReaderProcess:
         meta = json.loads(header)
         raw = _read_exact(self.proc.stdout, meta["nbytes"])
         self.in_flight -= 1
-        return meta["ids"], meta["counts"], np.frombuffer(raw, dtype=np.float64), meta["bad"]
+        return meta["ids"], meta["counts"], np.frombuffer(raw, dtype=np.float64), meta["bad"], meta["tokens"]
 
     def close(self) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
@@ -98,9 +106,10 @@ def _read_exact(stream: IO[bytes], n: int) -> bytes:
 def _serve() -> None:
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
-        ids, counts, values, bad = read_samples([tuple(x) for x in json.loads(line)])
+        ids, counts, values, bad, tokens = read_samples([tuple(x) for x in json.loads(line)])
         data = values.tobytes()
-        out.write(json.dumps({"ids": ids, "counts": counts, "bad": bad, "nbytes": len(data)}).encode() + b"\n")
+        meta = {"ids": ids, "counts": counts, "bad": bad, "tokens": tokens, "nbytes": len(data)}
+        out.write(json.dumps(meta).encode() + b"\n")
         out.write(data)
         out.flush()
 

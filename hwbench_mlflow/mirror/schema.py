@@ -18,12 +18,13 @@ SCHEMA_DIR = SQL_DIR / "schema"
 VIEWS_FILE = SQL_DIR / "views.sql"
 
 # Tables a sync rebuilds from MLflow; the rest is init-db's plan and bookkeeping.
-MIRROR_TABLES = ("latency_samples", "performance_results", "sweeps")
+MIRROR_TABLES = ("latency_samples", "generation_token_times", "performance_results", "sweeps")
 DATA_TABLES = (
     "models",
     "hardware_platforms",
     "performance_results",
     "latency_samples",
+    "generation_token_times",
     "sweeps",
     "hardware_availability_log",
     "benchmark_plan",

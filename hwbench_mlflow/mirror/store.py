@@ -189,6 +189,7 @@ class MirrorStore:
                     for t in ("performance_results", "sweeps")
                 ),
                 "DELETE FROM latency_samples WHERE mlflow_run_id IN (SELECT id FROM gone)",
+                "DELETE FROM generation_token_times WHERE mlflow_run_id IN (SELECT id FROM gone)",
                 "DELETE FROM hardware_availability_log WHERE mlflow_run_id IN (SELECT id FROM gone)",
             ],
             gone=gone,

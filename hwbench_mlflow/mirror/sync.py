@@ -60,6 +60,7 @@ METRIC_COLUMNS = (
     N.M_HOST_STEAL,
     N.M_HOST_LOADAVG_START,
     N.M_HOST_LOADAVG_END,
+    *N.GENERATION_METRICS,
 )
 
 
@@ -166,6 +167,11 @@ def result_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str
         "input_shape": p.get("input_shape"),
         "model_path": p.get("model_path"),
         "seq_length": _int(p.get("seq_length")),
+        "prompt_tokens": _int(p.get("prompt_tokens")),
+        "new_tokens": _int(p.get("new_tokens")),
+        "decoding": p.get("decoding"),
+        "weights_format": p.get("weights_format"),
+        "weights_executed": p.get("weights_executed"),
         "status": status,
         "error_category": t.get(N.T_ERROR_CATEGORY),
         "error_message": t.get(N.T_ERROR_MESSAGE),

@@ -199,6 +199,8 @@ class SweepTracker:
                 "wall_s": result.measurement.wall_s,
                 "latencies_ms": list(result.measurement.samples_ms),
             }
+            if result.generations:  # scenario generate: latencies are end to end; each token's time after t0
+                dicts[N.A_RAW_SAMPLES]["token_times_ms"] = [g["token_ms"] for g in result.generations]
         files = model_files(str(result.params.get("model_path", ""))) if log_model else []
         return self.deliver(
             PendingRun(

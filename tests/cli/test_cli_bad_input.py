@@ -24,7 +24,7 @@ import pytest
 
 from tests._util import CLI_TIMEOUT_S, run_cli
 
-CATALOG_KEYS = "bert, bert-tiny, minilm, t5, gpt2, vit, resnet, whisper, clip"
+CATALOG_KEYS = "bert, bert-tiny, minilm, t5, gpt2, smollm2, vit, resnet, whisper, clip"
 
 # Valid, cheap settings put *before* each case's own options (click keeps the last value of
 # a repeated option), so that if validation were skipped the sweep is one short config on
@@ -661,6 +661,52 @@ CASES += [
         [Exact("hwbench: error: no MLflow store at {tmp}/mlflow.db: nothing to sync (run `hwbench run`)")],
         "sync-mlflow-db-empty",
         files={"mlflow.db": b""},
+    ),
+]
+
+
+def generate_row(id: str, message: str, *args: str):
+    """A ``hwbench run`` with the generate scenario's options, refused with exactly ``message``."""
+    return pytest.param(run_args(*args), [Exact(f"hwbench: error: {message}")], {}, 2, id=f"generate-{id}")
+
+
+CASES += [
+    # --- run --scenario generate (LLM generation): refused before any run is logged
+    generate_row(
+        "model-cannot-generate",
+        "--scenario 'generate' needs a model that generates (a causal LM); bert-tiny does not "
+        "(catalog models that do: gpt2, smollm2)",
+        *("--model", "bert-tiny", "--scenario", "generate"),
+    ),
+    generate_row(
+        "over-context",
+        "--prompt-tokens + --new-tokens = 1000 + 100 exceeds gpt2's context of 1024 tokens",
+        *("--model", "gpt2", "--scenario", "generate", "--prompt-tokens", "1000", "--new-tokens", "100"),
+    ),
+    generate_row(
+        "new-tokens-0",
+        "--new-tokens must be >= 1, got 0",
+        *("--model", "gpt2", "--scenario", "generate", "--new-tokens", "0"),
+    ),
+    generate_row(
+        "prompt-tokens-not-integer",
+        "--prompt-tokens: 'x' is not an integer (example: --prompt-tokens 128,512)",
+        *("--model", "gpt2", "--scenario", "generate", "--prompt-tokens", "16,x"),
+    ),
+    generate_row(
+        "new-tokens-float",
+        "--new-tokens: '1.5' is not an integer (example: --new-tokens 64)",
+        *("--model", "gpt2", "--scenario", "generate", "--new-tokens", "1.5"),
+    ),
+    generate_row(
+        "prompt-tokens-without-generate",
+        "--prompt-tokens needs --scenario 'generate'",
+        *("--model", "gpt2", "--prompt-tokens", "16"),
+    ),
+    generate_row(
+        "new-tokens-without-generate",
+        "--new-tokens needs --scenario 'generate'",
+        *("--model", "gpt2", "--scenario", "latency,throughput", "--new-tokens", "8"),
     ),
 ]
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests._util import REPO
 
-CATALOG_KEYS = ("bert", "bert-tiny", "minilm", "t5", "gpt2", "vit", "resnet", "whisper", "clip")
+CATALOG_KEYS = ("bert", "bert-tiny", "minilm", "t5", "gpt2", "smollm2", "vit", "resnet", "whisper", "clip")
 PLATFORMS = ("cpu", "cuda", "rocm", "mps", "openvino", "qnn", "webnn", "webgpu")
 HEAVY = ("torch", "mlflow", "transformers")
 

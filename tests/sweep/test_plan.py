@@ -24,7 +24,7 @@ def test_select_models_default_named_and_by_category():
     assert [s.key for s in select_models(["bert-tiny", "bert-tiny", "vit"])] == ["bert-tiny", "vit"]
     assert [s.key for s in select_models(category="audio")] == ["whisper"]
     assert [s.key for s in select_models(["bert-tiny", "vit"], category="vision")] == ["vit"]
-    assert len(select_models(all_models=True)) == 9
+    assert len(select_models(all_models=True)) == 10
 
 
 @pytest.mark.parametrize(

