@@ -122,6 +122,41 @@ def fit_config_name(name: str, width: int = CONFIG_CELL_WIDTH) -> str:
     return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
 
 
+def _metric(key: str, fmt: str) -> Any:
+    return lambda r: format(r.metrics[key], fmt) if r.metrics.get(key) is not None else "–"
+
+
+def _ci_pct(r: Any) -> str:
+    return f"{r.measurement.ci_rel_halfwidth * 100:.1f}" if r.measurement else "nan"
+
+
+def _p99(r: Any) -> str:
+    return f"{r.metrics[N.M_LAT_P99]:.3f}" + (" *" if N.T_PERCENTILE_WARNING in r.tags else "")
+
+
+# (header, justify, cell of a successful result); the first is the status column
+_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("status", "left", None),
+    ("p50 ms", "right", _metric(N.M_LAT_P50, ".3f")),
+    ("±CI %", "right", _ci_pct),
+    ("p99 ms", "right", _p99),
+    ("samples/s", "right", _metric(N.M_THROUGHPUT, ".1f")),
+    ("peak MB", "right", _metric(N.M_MEMORY_PEAK, ".0f")),
+    ("n", "right", _metric(N.M_ITERATIONS, ".0f")),
+)
+# a sweep of generations: time to first token, time per output token, tokens/s, KV cache
+_GENERATION_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("status", "left", None),
+    ("TTFT ms", "right", _metric(N.M_TTFT_P50, ".1f")),  # median
+    ("TPOT ms", "right", _metric(N.M_TPOT_MEAN, ".1f")),
+    ("ITL p99", "right", _metric(N.M_ITL_P99, ".1f")),
+    ("tok/s", "right", _metric(N.M_DECODE_TPS, ".1f")),  # decode
+    ("KV MB", "right", _metric(N.M_KV_CACHE, ".1f")),
+    ("peak MB", "right", _metric(N.M_MEMORY_PEAK, ".0f")),
+    ("n", "right", _metric(N.M_ITERATIONS, ".0f")),
+)
+
+
 def print_summary(sweep: Any) -> None:
     """A sweep's table: one row per config; then the conditions it was measured under."""
     from rich.markup import escape
@@ -136,53 +171,30 @@ def print_summary(sweep: Any) -> None:
         title += f" (weights: {escape(weights_seen.pop())})"
     t = Table(title=title, show_lines=False)
     t.add_column("config", overflow="fold")  # a long name folds; a word is never cut short
-    for col, just in (
-        ("status", "left"),
-        ("p50 ms", "right"),
-        ("±CI %", "right"),
-        ("p99 ms", "right"),
-        ("samples/s", "right"),
-        ("peak MB", "right"),
-        ("n", "right"),
-        ("weights", "left"),
-    ):
+    columns = _GENERATION_COLUMNS if all(r.config.scenario == N.GENERATE for r in sweep.results) else _COLUMNS
+    for col, just, _ in columns:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
+    t.add_column("weights", justify="left")
     for r in sweep.results:
         name, weights = escape(fit_config_name(r.config.run_name)), escape(r.tags.get(N.T_WEIGHTS, ""))
         if r.status == "success":
-            m = r.metrics
-            ci = r.measurement.ci_rel_halfwidth * 100 if r.measurement else float("nan")
-            warn = " *" if N.T_PERCENTILE_WARNING in r.tags else ""
             busy = r.tags.get(N.T_HOST_CONTENDED) == "true"
-            t.add_row(
-                name,
-                f"ok [yellow]busy {m.get(N.M_HOST_OTHER_CPU, 0.0):.0f}%[/]" if busy else "ok",
-                f"{m[N.M_LAT_P50]:.3f}",
-                f"{ci:.1f}",
-                f"{m[N.M_LAT_P99]:.3f}{warn}",
-                f"{m[N.M_THROUGHPUT]:.1f}",
-                f"{m[N.M_MEMORY_PEAK]:.0f}",
-                f"{int(m[N.M_ITERATIONS])}",
-                weights,
-            )
+            status = f"ok [yellow]busy {r.metrics.get(N.M_HOST_OTHER_CPU, 0.0):.0f}%[/]" if busy else "ok"
+            t.add_row(name, status, *(cell(r) for _, _, cell in columns[1:]), weights)
         else:
             message = escape(f"{r.error_category}: {r.error_message[:70]}")
-            t.add_row(
-                name,
-                f"[yellow]skipped[/] {message}" if r.status == "skipped" else f"[red]{message}[/]",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                weights,
-            )
+            status = f"[yellow]skipped[/] {message}" if r.status == "skipped" else f"[red]{message}[/]"
+            t.add_row(name, status, *([""] * (len(columns) - 1)), weights)
     if one_kind:
         t.columns.pop()  # the weights column (and its cells): the title says it
     console = get_console()
     console.print(t)
-    if any(N.T_PERCENTILE_WARNING in r.tags for r in sweep.results):
+    if columns is _GENERATION_COLUMNS:
+        console.print(
+            "TTFT: median time to the first token; TPOT: mean time per output token after it; ITL p99: "
+            "99th percentile inter-token latency (ms); tok/s: decode tokens per second (all sequences)"
+        )
+    elif any(N.T_PERCENTILE_WARNING in r.tags for r in sweep.results):
         console.print("* p99 from fewer samples than MLPerf LoadGen's minimum (662): see hwbench.percentile_warning")
     for line in measurement_conditions(sweep.results):
         console.print(line, markup=False, highlight=False)
