@@ -46,6 +46,8 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
     args += ["--batch-sizes", "1,2", "--hardware", "cpu", *FAST, "--max-time", "1"]
     proc = run_cli([*args, "--tracking-uri", uri, "--db-path", str(db)], tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if "TTFT ms" in line)  # the generation table
+    assert [h.strip() for h in header.strip("┃ ").split("┃")][2:6] == ["TTFT ms", "TPOT ms", "ITL p99", "tok/s"]
 
     from mlflow import MlflowClient
 
