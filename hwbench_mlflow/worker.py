@@ -364,7 +364,7 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         if loop is None and config.scenario == "latency":
             loop = backend.latency_loop(rule)
         if generating:
-            loop, traces = generation_loop(backend.generate, rule, config.batch_size)
+            loop, traces = generation_loop(backend.generate, rule, config.batch_size, config.new_tokens or 1)
             generations = [t.to_record() for t in traces]
             kv = backend.kv_cache_mb()
             if kv is not None:
@@ -413,11 +413,19 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
     }
 
 
-def generation_loop(generate: Callable[[], Any], rule: Any, batch_size: int) -> tuple[Any, list[Any]]:
+def generation_loop(generate: Callable[[], Any], rule: Any, batch_size: int, new_tokens: int) -> tuple[Any, list[Any]]:
     """The ``generate`` scenario's timed loop: ``generate()`` (one GenerationTrace) until the
-    stop rule (measure.LoopWindow) holds on the end-to-end latencies (tN − t0 of each trace)."""
+    stop rule (measure.LoopWindow) holds on the end-to-end latencies (tN − t0 of each trace).
+
+    The rule's sample minimum (LoadGen's, for the p99) counts tokens here: the ITL percentiles
+    come from every token, so ``ceil(minimum / new_tokens)`` generations give it (TTFT's
+    percentiles are flagged when the generations are few)."""
+    import dataclasses
+    import math
+
     from .measure import LoopWindow
 
+    rule = dataclasses.replace(rule, min_samples=math.ceil(rule.min_samples / max(new_tokens, 1)))
     traces: list[Any] = []
     samples: list[float] = []
     with LoopWindow(rule) as window:
