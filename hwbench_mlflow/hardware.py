@@ -14,6 +14,7 @@ import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from .names import PLATFORMS
@@ -115,18 +116,35 @@ def _cpu() -> PlatformInfo:
     return PlatformInfo("cpu", True, model, ("cpu",), "", details)
 
 
-def _torch_gpu(kind: str) -> PlatformInfo:
-    if importlib.util.find_spec("torch") is None:
-        return PlatformInfo(kind, False, reason="torch is not installed")
-    import torch
+def _torch_build() -> dict[str, Any]:
+    """torch's ``version.py`` (``__version__``, ``cuda``, ``hip``) read without importing torch
+    (~2 s): a CPU-only build is told apart before any import."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    namespace: dict[str, Any] = {}
+    try:
+        path = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+    except (OSError, SyntaxError, StopIteration):
+        import torch  # an unusual install: ask the package itself
 
-    hip = getattr(torch.version, "hip", None)
-    cuda_build = getattr(torch.version, "cuda", None)
+        return {"__version__": torch.__version__, "cuda": torch.version.cuda, "hip": torch.version.hip}
+    return namespace
+
+
+def _torch_gpu(kind: str) -> PlatformInfo:
+    build = _torch_build()
+    if not build:
+        return PlatformInfo(kind, False, reason="torch is not installed")
+    hip, cuda_build, version = build.get("hip"), build.get("cuda"), build.get("__version__", "?")
     if kind == "cuda" and not cuda_build:
-        why = "torch build is for ROCm" if hip else f"torch {torch.__version__} is a CPU-only build"
+        why = "torch build is for ROCm" if hip else f"torch {version} is a CPU-only build"
         return PlatformInfo(kind, False, reason=why)
     if kind == "rocm" and not hip:
-        return PlatformInfo(kind, False, reason=f"torch {torch.__version__} has no ROCm/HIP support")
+        return PlatformInfo(kind, False, reason=f"torch {version} has no ROCm/HIP support")
+    import torch
+
     if not torch.cuda.is_available():
         return PlatformInfo(kind, False, reason="no GPU visible to torch (no device or driver)")
     n = torch.cuda.device_count()
