@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import names as N
+from .measure import percentile as _pct
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,6 @@ def kv_cache_mb(hf_config: Any, tokens: int, batch: int, bytes_per_element: int)
     kv_heads = getattr(hf_config, "num_key_value_heads", None) or heads
     head_dim = getattr(hf_config, "head_dim", None) or hidden // heads
     return 2 * layers * kv_heads * head_dim * tokens * batch * bytes_per_element / 2**20
-
-
-def _pct(values: np.ndarray, p: float) -> float:
-    return float(np.percentile(values, p, method="linear"))
 
 
 def generation_metrics(traces: Sequence[GenerationTrace], batch: int, prompt_tokens: int) -> dict[str, float]:

@@ -11,7 +11,7 @@ import gc
 import math
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -36,6 +36,11 @@ from .names import (
 
 PERCENTILE_METHOD = "linear (Hyndman-Fan type 7, numpy default)"
 REPORTED_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+
+
+def percentile(values: Sequence[float] | np.ndarray, p: float) -> float:
+    """The ``p`` percentile of ``values`` by :data:`PERCENTILE_METHOD` (every reported percentile)."""
+    return float(np.percentile(values, p, method="linear"))
 
 
 @cache
@@ -109,7 +114,7 @@ class Measurement:
         return float(np.mean(self._sorted))
 
     def percentile(self, p: float) -> float:
-        return float(np.percentile(self._sorted, p, method="linear"))
+        return percentile(self._sorted, p)
 
     @cached_property
     def median_ci(self) -> tuple[float, float]:

@@ -16,6 +16,7 @@ signature for one batch size and says, naming the input and its dims, what is le
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -73,6 +74,18 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cached_file_sha256(path: Path) -> str:
+    """:func:`file_sha256`, computed once per file version (path, size, mtime) in a process:
+    a large weights file (a GGUF) is read again only when it changes."""
+    st = path.stat()
+    return _cached_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.cache
+def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))
 
 
 def inspect_model_file(path: str | os.PathLike[str]) -> ModelFile:

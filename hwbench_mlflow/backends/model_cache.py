@@ -53,11 +53,3 @@ def write_entry(entry: Path, build: Callable[[Path], Any]) -> bool:
         return True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

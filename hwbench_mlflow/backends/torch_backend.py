@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import re
@@ -18,9 +17,10 @@ from ..errors import ConfigFailure
 from ..generation import GenerationTrace, kv_cache_mb, prompt_token_ids
 from ..hardware import HardwareReport
 from ..inputs import describe_shapes, make_inputs
+from ..model_files import cached_file_sha256, file_sha256
 from ..names import GENERATE
 from .base import Backend
-from .model_cache import META_FILE, cache_entry, sha256_file, write_entry
+from .model_cache import META_FILE, cache_entry, write_entry
 
 INT8_METHOD = "dynamic (torch.ao.quantization.quantize_dynamic: qint8 weights, Linear layers)"
 TRAINING_STEP = "forward + loss (mean square of the first output) + backward + AdamW step + zero_grad"
@@ -33,11 +33,6 @@ def _weights_file(path: Path) -> Path | None:
     return None
 
 
-@functools.cache
-def gguf_sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 def gguf_quant_type(path: Path) -> str:
     """The quantization a GGUF file's name states (``Q4_1``, ``Q8_0``, ``F16``), or ``unknown``."""
     found = re.search(r"[.-](I?Q\d\w*|BF16|F16|F32)\.gguf$", path.name, re.IGNORECASE)
@@ -48,7 +43,7 @@ def dequantized_gguf(gguf: Path) -> Path:
     """A folder transformers loads in a fraction of a second (safetensors, config, tokenizer)
     with ``gguf``'s weights dequantized, cached under the GGUF's sha256: only the first run
     pays for dequantizing (~20 s for SmolLM2-135M)."""
-    sha = gguf_sha256(gguf)
+    sha = cached_file_sha256(gguf)
     entry = cache_entry("dequantized-gguf", weights_sha256=sha)  # the same file under any name: one entry
     if (entry / META_FILE).exists():
         return entry
@@ -244,9 +239,9 @@ class TorchBackend(Backend):
         """SHA-256 of the real weights file ('' for random weights); outside startup_ms. GGUF
         weights: the GGUF file's (what the user has), not the dequantized cache's."""
         if self.gguf is not None:
-            return gguf_sha256(self.gguf)
+            return cached_file_sha256(self.gguf)
         wfile = _weights_file(self.local_weights) if self.local_weights is not None else None
-        return sha256_file(wfile) if wfile else ""
+        return file_sha256(wfile) if wfile else ""
 
     def run(self) -> Any:
         torch = self.torch

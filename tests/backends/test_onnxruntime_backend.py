@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from hwbench_mlflow.backends import onnx_export
-from hwbench_mlflow.backends.model_cache import sha256_file
 from hwbench_mlflow.backends.onnxruntime_backend import OnnxRuntimeBackend
 from hwbench_mlflow.backends.torch_backend import reference_model
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.hardware import detect_hardware
 from hwbench_mlflow.measure import StopRule
+from hwbench_mlflow.model_files import file_sha256
 from hwbench_mlflow.worker import run_in_worker
 from tests._backend_cache import isolated_cache
 
@@ -70,7 +70,7 @@ def test_int8_is_quantized_and_close(cache: Path, torch_out: np.ndarray) -> None
     b, params = _loaded(_cfg("int8"))
     assert "quantize_dynamic" in params["quantization"]
     assert params["model_path"] != params["onnx_fp32_path"]
-    assert params["onnx_sha256"] == sha256_file(Path(params["model_path"]))
+    assert params["onnx_sha256"] == file_sha256(Path(params["model_path"]))
     ops = [n.op_type for n in onnx.load(params["model_path"]).graph.node]
     assert sum(op in QUANT_OPS for op in ops) > 0
     out = b.run()[0].ravel()
@@ -101,7 +101,7 @@ def test_export_cache_hit_same_file(cache: Path) -> None:
     path2, p2 = onnx_export.export_onnx(_cfg(batch=3))
     assert p1["onnx_cache"] == "miss" and p2["onnx_cache"] == "hit"
     assert path1 == path2 and path2.is_file()
-    assert sha256_file(path2) == p1["onnx_sha256"] == p2["onnx_sha256"]
+    assert file_sha256(path2) == p1["onnx_sha256"] == p2["onnx_sha256"]
     assert p2["export_ms"] == p1["export_ms"] > 0
     assert not [p for p in path2.parent.parent.iterdir() if ".tmp-" in p.name]  # no half-written entry left
     # another shape is another file

@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwbench_mlflow.backends.model_cache import META_FILE, sha256_file
+from hwbench_mlflow.backends.model_cache import META_FILE
 from hwbench_mlflow.backends.torch_backend import TorchBackend, gguf_quant_type
 from hwbench_mlflow.catalog import resolve_model
 from hwbench_mlflow.config import BenchmarkConfig
 from hwbench_mlflow.hardware import detect_hardware
+from hwbench_mlflow.model_files import file_sha256
 from hwbench_mlflow.plan import precheck
 
 PROMPT, NEW = 16, 8
@@ -64,7 +65,7 @@ def test_smollm2_weights_are_the_pretrained_gguf(smollm2) -> None:
     assert params["weights_format"] == "gguf:Q4_1" == f"gguf:{gguf_quant_type(gguf)}"
     assert params["weights_executed"] == "float32 (dequantized)"
     assert params["model_path"] == str(gguf) and params["model_params"] == 134_515_008
-    assert b.weights_sha256() == sha256_file(gguf)
+    assert b.weights_sha256() == file_sha256(gguf)
     assert (b.local_weights / META_FILE).exists()  # the dequantized cache entry, complete
     assert b.kv_cache_mb() == pytest.approx(2 * 30 * 3 * 64 * (PROMPT + NEW) * 2 * 4 / 2**20)
 

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from hwbench_mlflow import names as N
-from hwbench_mlflow.backends.model_cache import sha256_file
 from hwbench_mlflow.catalog import resolve_model
 from hwbench_mlflow.errors import BadInputError
 from hwbench_mlflow.hardware import detect_hardware
+from hwbench_mlflow.model_files import file_sha256
 from hwbench_mlflow.plan import build_plan, generation_shapes
 from tests._util import FAST, child_runs, run_cli
 
@@ -54,7 +54,7 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
     client = MlflowClient(uri)
     runs = {r.info.run_name: r for r in child_runs(uri)}
     assert set(runs) == {f"fp32 b{b} p16 n8 · cpu/torch · smollm2 · inference" for b in (1, 2)}
-    sha = sha256_file(gguf)
+    sha = file_sha256(gguf)
     for name, run in runs.items():
         p, m, t = run.data.params, run.data.metrics, run.data.tags
         batch = int(p["batch_size"])
