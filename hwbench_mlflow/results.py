@@ -47,6 +47,9 @@ class ConfigResult:
         row["batch_size"] = self.config.batch_size
         row["weights"] = self.tags.get(N.T_WEIGHTS, "")
         row.update({k: self.metrics.get(k, math.nan) for k in (*N.CONTRACT_METRICS, N.M_CI_LOW, N.M_CI_HIGH)})
+        if self.config.scenario == N.GENERATE:  # what a generation is judged by, as the mirror has it
+            row.update(prompt_tokens=self.config.prompt_tokens, new_tokens=self.config.new_tokens)
+            row.update({k: self.metrics.get(k, math.nan) for k in N.GENERATION_METRICS})
         return row
 
 

@@ -3,12 +3,15 @@ summaries, on hand-made WorkerOutcomes (no worker, no MLflow)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hwbench_mlflow import names as N
 from hwbench_mlflow.config import BenchmarkConfig, MeasureSettings
 from hwbench_mlflow.hardware import HardwareReport, PlatformInfo
 from hwbench_mlflow.results import (
+    ConfigResult,
     SweepOutcome,
     SweepResult,
     build_result,
@@ -54,6 +57,16 @@ def test_build_result_of_a_success():
     assert r.measurement is not None and r.measurement.n == 100
     row = r.to_row()
     assert row["run_name"] == CONFIG.run_name and row["status"] == "success" and row[N.M_LAT_P50] == 12.0
+
+
+def test_a_generation_row_carries_its_shape_and_token_metrics():
+    config = BenchmarkConfig(
+        "smollm2", "cpu", "torch", "cpu", "fp32", 1, scenario="generate", prompt_tokens=16, new_tokens=8
+    )
+    row = ConfigResult(config, "success", metrics={N.M_TTFT_P50: 98.0, N.M_DECODE_TPS: 16.5}).to_row()
+    assert (row["prompt_tokens"], row["new_tokens"], row[N.M_TTFT_P50], row[N.M_DECODE_TPS]) == (16, 8, 98.0, 16.5)
+    assert math.isnan(row[N.M_TPOT_MEAN])  # not measured: NaN, as for every missing metric
+    assert N.M_TTFT_P50 not in ConfigResult(CONFIG, "success").to_row()  # other scenarios: no token columns
 
 
 def test_a_busy_host_and_few_samples_are_tagged():
