@@ -8,11 +8,28 @@ from typing import Any
 
 from .catalog import DEFAULT_SEQ_LENGTH
 from .errors import BadInputError
-from .names import GENERATE, MODES, PLATFORMS, PRECISIONS, SCENARIOS
+from .names import DEFAULT_PRECISION, GENERATE, MODES, PLATFORMS, PRECISIONS, SCENARIOS
 from .runtimes import RUNTIMES
 
 # Which runtime executes a platform when --backend is not given (runtimes.Runtime.default_on).
 DEFAULT_BACKEND = {p: r.name for p in PLATFORMS for r in RUNTIMES if p in r.default_on}
+# ... and scenario generate, where another runtime generates there (Runtime.generate_default_on).
+DEFAULT_GENERATE_BACKEND = {
+    **DEFAULT_BACKEND,
+    **{p: r.name for p in PLATFORMS for r in RUNTIMES if p in r.generate_default_on},
+}
+_DEFAULT_PRECISION = {r.name: r.default_precision for r in RUNTIMES}
+
+
+def default_backend(platform: str, scenario: str) -> str:
+    """The runtime a platform's configs of ``scenario`` run on when no backend is chosen."""
+    return (DEFAULT_GENERATE_BACKEND if scenario == GENERATE else DEFAULT_BACKEND)[platform]
+
+
+def default_precision(backend: str) -> str:
+    """What ``backend`` runs when no precision is asked: fp32, or its one precision (openvino_genai: int4)."""
+    return _DEFAULT_PRECISION.get(backend, DEFAULT_PRECISION)
+
 
 RUN_NAME_SEP = " · "  # between the parts of BenchmarkConfig.run_name
 

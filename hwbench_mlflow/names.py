@@ -7,7 +7,11 @@ from __future__ import annotations
 
 # --- enums -------------------------------------------------------------------
 PLATFORMS = ("cpu", "cuda", "rocm", "mps", "openvino", "qnn", "webnn", "webgpu")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
+# Weight-only: the weights stored in 4 bits, the arithmetic in f32 (a GGUF's Q4 blocks run as they are
+# by openvino_genai; scenario generate only). No forward-pass backend runs them (plan.precheck).
+WEIGHT_ONLY_PRECISIONS = ("int4",)
+DEFAULT_PRECISION = "fp32"  # what a config runs when none is asked, unless its runtime runs one precision only
 MODES = ("inference", "training")
 SCENARIOS = ("latency", "throughput", "generate")
 GENERATE = "generate"  # LLM generation: prompt_tokens in, exactly new_tokens out per sequence (generation.py)

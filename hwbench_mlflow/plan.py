@@ -9,7 +9,7 @@ from typing import Any
 from . import names as N
 from .backends import BACKEND_PLATFORMS, BACKENDS, get_backend_class
 from .catalog import CATALOG, DEFAULT_MODELS, ModelSpec, models_in_category, resolve_model
-from .config import DEFAULT_BACKEND, BenchmarkConfig
+from .config import DEFAULT_BACKEND, BenchmarkConfig, default_backend, default_precision
 from .errors import BadInputError
 from .hardware import HardwareReport
 
@@ -57,7 +57,7 @@ def build_plan(
     hardware: Sequence[str] | None,
     backends: Sequence[str] | None,
     batch_sizes: Sequence[int],
-    precisions: Sequence[str],
+    precisions: Sequence[str] | None,
     modes: Sequence[str],
     seq_length: int,
     report: HardwareReport,
@@ -68,8 +68,10 @@ def build_plan(
 ) -> list[BenchmarkConfig]:
     """The grid of configs, in a stable order; ``hardware=None`` means every available platform.
 
-    Without ``backends``, each platform gets its own runtime (``DEFAULT_BACKEND``), or
-    every runtime that executes on it when ``every_backend`` (``--all``). Scenario
+    Without ``backends``, each platform gets its own runtime for the scenario
+    (``config.default_backend``: openvino_genai generates on openvino), or every runtime that
+    executes on it when ``every_backend`` (``--all``). Without ``precisions``, each runtime runs
+    its default (``config.default_precision``: fp32; openvino_genai int4). Scenario
     ``generate`` configs are one per (``prompt_tokens``, ``new_tokens``) pair after the batch.
     """
     for b in backends or ():
@@ -78,26 +80,25 @@ def build_plan(
     if hardware is None:
         hardware = [p for p in default_platforms(report) if any(p in BACKEND_PLATFORMS[b] for b in BACKENDS)]
     plan = []
-    for spec, hw in itertools.product(specs, hardware):
+    for spec, hw, scenario in itertools.product(specs, hardware, scenarios):
         if backends:
             chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]]
         elif every_backend:
             chosen = [b for b, platforms in BACKEND_PLATFORMS.items() if hw in platforms]
         else:
-            chosen = [DEFAULT_BACKEND[hw]]
+            chosen = [default_backend(hw, scenario)]
         if backends and not chosen:
             raise BadInputError(f"none of the backends {', '.join(backends)} runs on '{hw}'")
         pairs = [(b, d) for b in chosen for d in devices_for(hw, report, b)]
-        for (backend, device), scenario, mode, precision, batch in itertools.product(
-            pairs, scenarios, modes, precisions, batch_sizes
-        ):
-            shapes = itertools.product(prompt_tokens, new_tokens) if scenario == N.GENERATE else [(None, None)]
-            for prompt, new in shapes:
-                plan.append(
-                    BenchmarkConfig(
-                        spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length, prompt, new
+        for (backend, device), mode in itertools.product(pairs, modes):
+            for precision, batch in itertools.product(precisions or [default_precision(backend)], batch_sizes):
+                shapes = itertools.product(prompt_tokens, new_tokens) if scenario == N.GENERATE else [(None, None)]
+                for prompt, new in shapes:
+                    plan.append(
+                        BenchmarkConfig(
+                            spec.key, hw, backend, device, precision, batch, mode, scenario, seq_length, prompt, new
+                        )
                     )
-                )
     return plan
 
 
@@ -162,6 +163,11 @@ def precheck(config: BenchmarkConfig, report: HardwareReport) -> tuple[str, str]
         return "unavailable", f"the {config.backend} backend cannot load here: {exc}"
     if config.scenario == N.GENERATE and not backend_cls.generates:
         return "unsupported", f"no generation loop for {config.backend} yet"
+    if config.precision in N.WEIGHT_ONLY_PRECISIONS and config.precision not in backend_cls.weight_only_precisions:
+        return "unsupported", (
+            f"{config.precision} is weight-only (a GGUF's 4-bit weights, scenario generate): "
+            "openvino_genai runs it, not " + config.backend
+        )
     missing = backend_cls.unavailable(config)
     if missing:
         return "unavailable", missing
@@ -178,7 +184,10 @@ def as_list(value: str | Sequence[Any] | None) -> list[Any]:
 
 
 def backends_asked(
-    hardware: str | Sequence[str] | None, backend: str | Sequence[str] | None, every_backend: bool = False
+    hardware: str | Sequence[str] | None,
+    backend: str | Sequence[str] | None,
+    every_backend: bool = False,
+    scenarios: str | Sequence[str] = (),
 ) -> list[str] | None:
     """The backends a selection can use, known before hardware detection (for what the worker
     fork server preloads); None when it can be any (no --hardware, or every backend)."""
@@ -186,4 +195,5 @@ def backends_asked(
         return as_list(backend)
     if not hardware or every_backend:
         return None
-    return sorted({DEFAULT_BACKEND.get(h, "") for h in as_list(hardware)} - {""})
+    wanted = as_list(scenarios) or ["latency"]
+    return sorted({default_backend(h, s) for h in as_list(hardware) for s in wanted if h in DEFAULT_BACKEND})

@@ -90,7 +90,7 @@ def run_benchmark(
     hardware: str | Sequence[str] | None = None,
     backend: str | Sequence[str] | None = None,
     batch_sizes: Sequence[int] = (1,),
-    precision: str | Sequence[str] = ("fp32",),
+    precision: str | Sequence[str] | None = None,
     mode: str | Sequence[str] = ("inference",),
     scenario: str | Sequence[str] = ("latency",),
     log_model: bool = False,
@@ -108,7 +108,8 @@ def run_benchmark(
 ) -> SweepResult:
     """Benchmark every config of the plan, each in a fresh worker, as nested MLflow runs.
 
-    ``precision="native"`` expands to every precision the hardware runs natively.
+    ``precision="native"`` expands to every precision the hardware runs natively; ``None``:
+    each runtime's default (fp32; openvino_genai runs a GGUF's 4-bit weights, ``int4``).
     ``scenario="generate"`` (causal LMs) times greedy generations of ``new_tokens`` tokens
     after prompts of ``prompt_tokens`` tokens (lists: one config per pair; defaults 128, 64).
 
@@ -126,7 +127,7 @@ def run_benchmark(
     """
     settings = settings or MeasureSettings()
     if settings.worker_start == "forkserver":  # preloads while hardware is detected and MLflow opens its store
-        start_fork_server(backends_asked(hardware, backend, all_models))
+        start_fork_server(backends_asked(hardware, backend, all_models, scenario))
     if max_workers < 1:
         raise BadInputError(f"max_workers must be >= 1, got {max_workers}", param="max_workers")
     core_sets = split_cores(max_workers) if max_workers > 1 else [()]

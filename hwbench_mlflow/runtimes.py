@@ -2,7 +2,8 @@
 + one ``Runtime`` here.
 
 Plain data in the core stage, so every stage can read it: ``config.DEFAULT_BACKEND`` (the
-platform defaults), ``backends.BACKENDS`` / ``BACKEND_PLATFORMS`` (class paths, platforms) and
+platform defaults; ``config.default_backend`` for a scenario), ``config.default_precision``,
+``backends.BACKENDS`` / ``BACKEND_PLATFORMS`` (class paths, platforms) and
 ``worker.RUNTIME_PRELOADS`` (what the fork server imports ahead) are derived from it. Backend
 classes are named by dotted path and imported only inside the worker, so plans and configs
 load without the runtime installed.
@@ -22,6 +23,8 @@ class Runtime:
     platforms: tuple[str, ...]  # where it can execute (checked before a worker starts)
     default_on: tuple[str, ...] = ()  # platforms it runs on when no backend is chosen
     preload_modules: tuple[str, ...] = ()  # imported by the fork server before the first worker
+    generate_default_on: tuple[str, ...] = ()  # platforms it runs scenario generate on when no backend is chosen
+    default_precision: str = "fp32"  # what it runs when no precision is asked (names.DEFAULT_PRECISION)
 
 
 RUNTIMES: tuple[Runtime, ...] = (
@@ -50,5 +53,13 @@ RUNTIMES: tuple[Runtime, ...] = (
         "hwbench_mlflow.backends.ortweb_backend:OrtWebBackend",
         platforms=("cpu", "webgpu", "webnn"),
         default_on=("webnn", "webgpu"),
+    ),
+    Runtime(
+        "openvino_genai",
+        "hwbench_mlflow.backends.openvino_genai_backend:OpenVINOGenAIBackend",
+        platforms=("openvino",),
+        preload_modules=("openvino", "openvino_genai"),
+        generate_default_on=("openvino",),
+        default_precision="int4",  # the GGUF's 4-bit weights as they are
     ),
 )

@@ -23,6 +23,7 @@ class Backend(ABC):
 
     name: str = ""
     generates: bool = False  # implements ``generate`` (the ``generate`` scenario)
+    weight_only_precisions: tuple[str, ...] = ()  # which of names.WEIGHT_ONLY_PRECISIONS it runs
 
     def __init__(self, config: BenchmarkConfig) -> None:
         self.config = config

@@ -134,6 +134,7 @@ def gguf_tensor_types(path: str) -> tuple[str, str]:
 class OpenVINOGenAIBackend(Backend):
     name = "openvino_genai"
     generates = True
+    weight_only_precisions = (PRECISION,)
 
     @classmethod
     def unavailable(cls, config: BenchmarkConfig) -> str | None:
@@ -298,6 +299,9 @@ class OpenVINOGenAIBackend(Backend):
         with contextlib.suppress(AttributeError, OSError):
             out["cpus_allowed"] = len(os.sched_getaffinity(0))
         return out
+
+    def output_dtype(self, out: Any) -> str:
+        return "int64 (token ids)"  # what LLMPipeline.generate returns: the generated token ids
 
     def weights_sha256(self) -> str:
         path = getattr(self, "gguf", None)

@@ -30,6 +30,9 @@ class TrialSummary:
     memory_capped: bool = False
     error: str = ""
     mlflow_run_id: str = ""
+    decode_tokens_per_s: float | None = None  # scenario generate
+    ttft_p50_ms: float | None = None
+    itl_p99_ms: float | None = None
 
 
 @dataclass
@@ -55,6 +58,7 @@ class SearchResult(SweepOutcome):
     best: TrialSummary | None = None
     best_measurements: int = 0  # the best point's value is the median of this many trials
     not_searched: dict[str, str] = field(default_factory=dict)  # config → why it cannot run here
+    itl_limit_ms: float | None = None  # scenario generate: p99 inter-token latency limit
 
     @property
     def infeasible(self) -> list[TrialSummary]:
@@ -106,6 +110,9 @@ def summaries(study: optuna.Study) -> list[TrialSummary]:
                 memory_capped=bool(u.get("memory_capped", False)),
                 error=u.get("error", ""),
                 mlflow_run_id=u.get("mlflow_run_id", ""),
+                decode_tokens_per_s=u.get(N.M_DECODE_TPS),
+                ttft_p50_ms=u.get(N.M_TTFT_P50),
+                itl_p99_ms=u.get(N.M_ITL_P99),
             )
         )
     return out
@@ -156,6 +163,9 @@ def closing(result: SearchResult) -> tuple[str, dict[str, Any]]:
             ("best_" + N.M_LAT_P50, best.latency_p50_ms),
             ("best_" + N.M_LAT_P99, best.latency_p99_ms),
             ("best_" + N.M_MEMORY_PEAK, best.memory_mb),
+            ("best_" + N.M_DECODE_TPS, best.decode_tokens_per_s),
+            ("best_" + N.M_TTFT_P50, best.ttft_p50_ms),
+            ("best_" + N.M_ITL_P99, best.itl_p99_ms),
             ("memory_margin_mb", result.memory_margin_mb),
         ):
             if value is not None and math.isfinite(value):
@@ -178,6 +188,8 @@ def describe(result: SearchResult) -> str:
     if b is None:
         if result.latency_limit_ms is not None:
             limit += f" with p99 latency under {result.latency_limit_ms:g} ms"
+        if result.itl_limit_ms is not None:
+            limit += f" with p99 inter-token latency under {result.itl_limit_ms:g} ms"
         first = min(result.trials, key=lambda t: t.batch_size, default=None)
         need = ""
         if first is not None and first.memory_mb is not None:
@@ -185,6 +197,8 @@ def describe(result: SearchResult) -> str:
             need = f"; batch {first.batch_size} needs {at_least}{first.memory_mb:.0f} MB"
             if first.latency_p99_ms is not None and result.latency_limit_ms is not None:
                 need += f" and {first.latency_p99_ms:.3g} ms p99"
+            if first.itl_p99_ms is not None and result.itl_limit_ms is not None:
+                need += f" and {first.itl_p99_ms:.3g} ms p99 inter-token latency"
         if first is not None and first.state == "failed":
             need = f"; batch {first.batch_size} failed: {first.error}"
         return f"nothing fits: no batch size of {result.model} runs under {limit}{need}. {counts}."
@@ -192,8 +206,13 @@ def describe(result: SearchResult) -> str:
     median = f" (median of {result.best_measurements} measurements)" if result.best_measurements > 1 else ""
     parts = [
         f"best batch size {b.batch_size} on {b.config}: {result.objective} = {b.value:.4g}{median}",
-        f"{b.throughput:.1f} samples/s" if b.throughput is not None else "",
-        f"p50 {b.latency_p50_ms:.2f} ms, p99 {b.latency_p99_ms:.2f} ms" if b.latency_p99_ms is not None else "",
+        f"{b.throughput:.1f} samples/s" if b.throughput is not None and b.decode_tokens_per_s is None else "",
+        f"p50 {b.latency_p50_ms:.2f} ms, p99 {b.latency_p99_ms:.2f} ms"
+        if b.latency_p99_ms is not None and b.decode_tokens_per_s is None
+        else "",
+        f"{b.decode_tokens_per_s:.1f} decode tokens/s" if b.decode_tokens_per_s is not None else "",
+        f"TTFT p50 {b.ttft_p50_ms:.1f} ms" if b.ttft_p50_ms is not None else "",
+        f"ITL p99 {b.itl_p99_ms:.2f} ms" if b.itl_p99_ms is not None else "",
         f"peak {b.memory_mb:.0f} MB" + (f" ({margin:.0f} MB under {limit})" if margin is not None else ""),
     ]
     return ", ".join(p for p in parts if p) + f". {counts}."

@@ -35,7 +35,15 @@ from ..errors import BadInputError
 from ..mirror.files import DEFAULT_DB_PATH
 from .outcome import SearchResult, TrialSummary, best_of, closing, describe, outcome_of, summaries
 from .planner import BatchPlanner
-from .problem import DEFAULT_MAX_BATCH, OBJECTIVES, SAMPLERS, build_problem, check_at_least_one, check_number
+from .problem import (
+    DEFAULT_MAX_BATCH,
+    OBJECTIVES,
+    SAMPLERS,
+    build_problem,
+    check_at_least_one,
+    check_number,
+    default_objective,
+)
 from .storage import check_storage, default_storage, open_study
 from .trials import Evaluator, distributions, observations
 
@@ -60,10 +68,10 @@ def run_search(
     *,
     hardware: str | Sequence[str] = ("cpu",),
     backend: str | Sequence[str] | None = None,
-    precision: str | Sequence[str] = ("fp32",),
+    precision: str | Sequence[str] | None = None,
     memory_limit_mb: float | None = None,
     latency_limit_ms: float | None = None,
-    objective: str = "throughput",
+    objective: str | None = None,
     max_batch: int = DEFAULT_MAX_BATCH,
     n_trials: int | None = None,
     timeout_s: float | None = None,
@@ -73,6 +81,9 @@ def run_search(
     mode: str = "inference",
     scenario: str = "latency",
     seq_length: int = DEFAULT_SEQ_LENGTH,
+    prompt_tokens: int | None = None,
+    new_tokens: int | None = None,
+    itl_limit_ms: float | None = None,
     settings: MeasureSettings | None = None,
     experiment: str = N.DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
@@ -82,6 +93,10 @@ def run_search(
     on_trial: Callable[[TrialSummary], None] | None = None,
 ) -> SearchResult:
     """Find the batch size that optimises ``objective`` with peak memory under ``memory_limit_mb``.
+
+    ``objective`` None: ``throughput``; for ``scenario="generate"`` (``prompt_tokens`` in,
+    ``new_tokens`` out, defaults 128 / 64) ``decode-tokens-per-s``, the batch being the number
+    of sequences generated at once, with p99 inter-token latency under ``itl_limit_ms`` if given.
 
     ``hardware`` / ``backend`` / ``precision`` may be lists: the search then also picks
     among those configurations. Stops when the planner has nothing left worth measuring
@@ -95,6 +110,7 @@ def run_search(
     from ..runner import SweepSession
     from ..tracking.uri import redact_uri
 
+    objective = objective or default_objective(scenario)
     if sampler not in SAMPLERS:
         raise BadInputError(f"unknown sampler '{sampler}'; choose from {', '.join(SAMPLERS)}")
     check_at_least_one("n_trials", n_trials)
@@ -102,12 +118,13 @@ def run_search(
     check_number("timeout_s", timeout_s)
     check_number("memory_limit_mb", memory_limit_mb)  # before the (slow) hardware detection
     check_number("latency_limit_ms", latency_limit_ms)
+    check_number("itl_limit_ms", itl_limit_ms)
     check_at_least_one("max_batch", max_batch)
     settings = settings or MeasureSettings()
     if settings.worker_start == "forkserver":  # preloads while hardware is detected and the stores open
         from ..worker import start_fork_server
 
-        start_fork_server(backends_asked(hardware, backend))
+        start_fork_server(backends_asked(hardware, backend, scenarios=scenario))
     session = SweepSession(  # both stores before the (slow) hardware detection
         tracking_uri, experiment, role="search", db_path=db_path, interrupted_note=lambda _: INTERRUPTED
     )
@@ -127,6 +144,9 @@ def run_search(
         scenario,
         seq_length,
         report,
+        prompt_tokens,
+        new_tokens,
+        itl_limit_ms,
     )
     study_name = study_name or f"hwbench-{problem.model}-{session.sweep_id}"
     study = open_study(storage, study_name, problem, seed, sampler)
@@ -151,6 +171,10 @@ def run_search(
         "mode": mode,
         "scenario": scenario,
         "seq_length": seq_length,
+        **(
+            {"prompt_tokens": problem.prompt_tokens, "new_tokens": problem.new_tokens} if scenario == N.GENERATE else {}
+        ),
+        **({"itl_limit_ms": itl_limit_ms} if itl_limit_ms is not None else {}),
     }
     with session.start(report, params, settings, tags={N.T_STUDY_NAME: study_name}):
         evaluate = Evaluator(problem, settings, report, session, study_name)
@@ -169,6 +193,7 @@ def run_search(
             latency_limit_ms=latency_limit_ms,
             max_batch=max_batch,
             trials=trials,
+            itl_limit_ms=itl_limit_ms,
             evaluations=evaluations,
             stop_reason=stop_reason,
             sweep_id=session.sweep_id,

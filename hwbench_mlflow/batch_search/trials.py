@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from ..hardware import HardwareReport
     from ..runner import SweepSession
 
+# what a trial remembers of its run (Optuna user attrs; outcome.TrialSummary)
+TRIAL_METRICS = (N.M_THROUGHPUT, N.M_LAT_P50, N.M_LAT_P99, N.M_DECODE_TPS, N.M_TTFT_P50, N.M_ITL_P99)
 HOST_MEMORY_SHARE = 0.9  # a worker is stopped before it takes more than this share of the available memory
 
 
@@ -107,9 +109,10 @@ class Evaluator:
             limit = p.memory_limit_mb
             over = (mem - limit) if (limit is not None and mem is not None) else 0.0
             constraints["memory_peak_mb"] = max(over, 1.0) if oom else over
-            if p.latency_limit_ms is not None:
-                p99 = result.metrics.get(N.M_LAT_P99)
-                constraints["latency_p99_ms"] = (p99 - p.latency_limit_ms) if p99 is not None else 1.0
+            for metric, limit in ((N.M_LAT_P99, p.latency_limit_ms), (N.M_ITL_P99, p.itl_limit_ms)):
+                if limit is not None:
+                    value = result.metrics.get(metric)
+                    constraints[metric] = (value - limit) if value is not None else 1.0
         feasible = bool(constraints) and all(v <= 0 for v in constraints.values())
         result.params["memory_guard_mb"] = round(guard.limit_mb, 1)
         result.tags.update(
@@ -126,7 +129,7 @@ class Evaluator:
             "memory_mb": mem,
             "memory_capped": capped,
             "error": f"{result.error_category}: {result.error_message}" if result.error_category else "",
-            **{k: result.metrics[k] for k in (N.M_THROUGHPUT, N.M_LAT_P50, N.M_LAT_P99) if k in result.metrics},
+            **{k: result.metrics[k] for k in TRIAL_METRICS if k in result.metrics},
         }
         for k, v in attrs.items():
             if v is not None:

@@ -24,6 +24,7 @@ PARAM_FLAGS = {
     "max_batch": "--max-batch",
     "memory_limit_mb": "--memory-limit",
     "latency_limit_ms": "--latency-limit",
+    "itl_limit_ms": "--itl-limit",
     "n_trials": "--n-trials",
     "repeats": "--repeats",
     "storage": "--storage",

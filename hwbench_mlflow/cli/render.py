@@ -59,10 +59,11 @@ def print_trials(result: Any) -> None:
     from rich.table import Table
 
     t = Table(title=f"hwbench search {result.study_name}: {result.objective} ({result.direction})")
-    for col in ("trial", "config", "batch", "state", "objective", "samples/s", "p99 ms", "peak MB", "note"):
-        t.add_column(
-            col, justify="right" if col in ("trial", "batch", "objective", "samples/s", "p99 ms", "peak MB") else "left"
-        )
+    generate = any(tr.decode_tokens_per_s is not None for tr in result.trials)
+    rate, tail = ("decode tok/s", "ITL p99 ms") if generate else ("samples/s", "p99 ms")
+    numeric = ("trial", "batch", "objective", rate, tail, "peak MB")
+    for col in ("trial", "config", "batch", "state", "objective", rate, tail, "peak MB", "note"):
+        t.add_column(col, justify="right" if col in numeric else "left")
 
     def num(x: Any, fmt: str) -> str:
         return format(x, fmt) if x is not None and x == x and abs(x) != float("inf") else ""
@@ -77,8 +78,8 @@ def print_trials(result: Any) -> None:
             str(tr.batch_size),
             state,
             num(tr.value, ".4g"),
-            num(tr.throughput, ".1f"),
-            num(tr.latency_p99_ms, ".2f"),
+            num(tr.decode_tokens_per_s if generate else tr.throughput, ".1f"),
+            num(tr.itl_p99_ms if generate else tr.latency_p99_ms, ".2f"),
             mem,
             tr.error[:60],
         )

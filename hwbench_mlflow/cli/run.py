@@ -35,9 +35,8 @@ from .search import search
 @click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes.")
 @click.option(
     "--precision",
-    default="fp32",
-    show_default=True,
-    help=f"Comma list of {', '.join(N.PRECISIONS)}, or 'native' (all the hardware runs natively).",
+    help=f"Comma list of {', '.join(N.PRECISIONS)}, or 'native' (all the hardware runs natively); "
+    "default: fp32 (openvino_genai: int4, the GGUF's 4-bit weights).",
 )
 @click.option(
     "--scenario",
@@ -81,7 +80,7 @@ def run(
     hardware: str | None,
     backend: str | None,
     batch_sizes: str,
-    precision: str,
+    precision: str | None,
     scenario: str,
     prompt_tokens: str | None,
     new_tokens: str | None,
@@ -137,7 +136,12 @@ def run(
 
     be = parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None
     sizes = parse_batch_sizes(batch_sizes)
-    precisions = ["native"] if precision.strip() == "native" else parse_choices("--precision", precision, N.PRECISIONS)
+    if precision is None:
+        precisions = None  # each runtime's default
+    elif precision.strip() == "native":
+        precisions = ["native"]
+    else:
+        precisions = parse_choices("--precision", precision, N.PRECISIONS)
     scenarios = parse_choices("--scenario", scenario, N.SCENARIOS)
     prompts = parse_counts("--prompt-tokens", prompt_tokens, "128,512")
     news = parse_counts("--new-tokens", new_tokens, "64")

@@ -20,13 +20,27 @@ from .options import (
 )
 from .render import get_console, print_sync, print_trials, report_outbox
 
+# batch_search.problem.OBJECTIVES' names (kept here: --help must not import the search)
+OBJECTIVE_NAMES = (
+    "throughput",
+    "latency-p50",
+    "latency-p95",
+    "latency-p99",
+    "latency-mean",
+    "decode-tokens-per-s",
+    "output-tokens-per-s",
+    "ttft-p50",
+)
+
 
 @click.command()
 @click.option("--model", required=True, help="One catalog key or local HF id.")
 @click.option("--hardware", default="cpu", show_default=True, help="Platforms, comma list (searched over).")
 @click.option("--backend", help="Runtimes, comma list (default: the platform's own; searched over).")
 @browser_option
-@click.option("--precision", default="fp32", show_default=True, help="Comma list (searched over).")
+@click.option(
+    "--precision", help="Comma list (searched over); default: fp32 (openvino_genai: int4, the GGUF's 4-bit weights)."
+)
 @click.option(
     "--memory-limit",
     type=str,
@@ -35,10 +49,12 @@ from .render import get_console, print_sync, print_trials, report_outbox
 )
 @click.option("--latency-limit", type=Float(), metavar="MS", help="Also keep p99 latency per batch under this.")
 @click.option(
+    "--itl-limit", type=Float(), metavar="MS", help="generate: also keep the p99 inter-token latency under this."
+)
+@click.option(
     "--objective",
-    type=click.Choice(["throughput", "latency-p50", "latency-p95", "latency-p99", "latency-mean"]),
-    default="throughput",
-    show_default=True,
+    type=click.Choice(list(OBJECTIVE_NAMES)),
+    help="Default: throughput; decode-tokens-per-s for --scenario generate (the batch: sequences at once).",
 )
 @click.option("--max-batch", type=Int(), default="256", show_default=True, help="Largest batch size considered.")
 @click.option("--n-trials", type=Int(), help="At most this many trials (default: until the planner converges).")
@@ -61,7 +77,9 @@ from .render import get_console, print_sync, print_trials, report_outbox
     help="planned: measure the top points this many times and rank them by the median (1: once).",
 )
 @click.option("--mode", "mode_opt", default="inference", show_default=True, help="inference | training.")
-@click.option("--scenario", default="latency", show_default=True, help="latency | throughput.")
+@click.option("--scenario", default="latency", show_default=True, help="latency | throughput | generate.")
+@click.option("--prompt-tokens", type=Int(), help="generate: the prompt's length in tokens (default 128).")
+@click.option("--new-tokens", type=Int(), help="generate: tokens generated per sequence (default 64).")
 @click.option("--seq-length", type=Int(), default="128", show_default=True, help="Text sequence length.")
 @click.option("--experiment", default=N.DEFAULT_EXPERIMENT, show_default=True, help="MLflow experiment name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
@@ -73,10 +91,11 @@ def search(
     model: str,
     hardware: str,
     backend: str | None,
-    precision: str,
+    precision: str | None,
     memory_limit: str | None,
     latency_limit: float | None,
-    objective: str,
+    itl_limit: float | None,
+    objective: str | None,
     max_batch: int,
     n_trials: int | None,
     search_timeout: float | None,
@@ -87,6 +106,8 @@ def search(
     repeats: int,
     mode_opt: str,
     scenario: str,
+    prompt_tokens: int | None,
+    new_tokens: int | None,
     seq_length: int,
     experiment: str,
     tracking_uri: str | None,
@@ -109,9 +130,10 @@ def search(
     kwargs: dict[str, Any] = {
         "hardware": parse_choices("--hardware", hardware, N.PLATFORMS),
         "backend": parse_choices("--backend", backend, tuple(BACKENDS)) if backend is not None else None,
-        "precision": parse_choices("--precision", precision, N.PRECISIONS),
+        "precision": parse_choices("--precision", precision, N.PRECISIONS) if precision is not None else None,
         "memory_limit_mb": to_float("--memory-limit", memory_limit) if memory_limit is not None else None,
         "latency_limit_ms": latency_limit,
+        "itl_limit_ms": itl_limit,
         "objective": objective,
         "max_batch": max_batch,
         "n_trials": n_trials,
@@ -122,7 +144,9 @@ def search(
         "seed": seed,
         "repeats": repeats,
         "mode": parse_choices("--mode", mode_opt, N.MODES)[0],
-        "scenario": parse_choices("--scenario", scenario, ("latency", "throughput"))[0],  # not generate (yet)
+        "scenario": parse_choices("--scenario", scenario, N.SCENARIOS)[0],
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": new_tokens,
         "seq_length": seq_length,
         "settings": settings,
         "experiment": experiment,
@@ -133,7 +157,10 @@ def search(
         _check_limit_can_bind(kwargs["memory_limit_mb"], memory_limit or "", kwargs["hardware"])
     if not no_db:
         check_db_path(db_path)
+    from ..batch_search.problem import default_objective
     from ..batch_search.study import describe, outcome_of, run_search
+
+    objective = kwargs["objective"] = objective or default_objective(kwargs["scenario"])
 
     err = get_console(stderr=True)
     banner: list[int] = []

@@ -20,12 +20,14 @@ OLD_BACKENDS = {
     "openvino": "hwbench_mlflow.backends.openvino_backend:OpenVINOBackend",
     "onnxruntime": "hwbench_mlflow.backends.onnxruntime_backend:OnnxRuntimeBackend",
     "onnxruntime-web": "hwbench_mlflow.backends.ortweb_backend:OrtWebBackend",
+    "openvino_genai": "hwbench_mlflow.backends.openvino_genai_backend:OpenVINOGenAIBackend",  # issue 18
 }
 OLD_PLATFORMS = {
     "torch": ("cpu", "cuda", "rocm", "mps"),
     "openvino": ("openvino",),
     "onnxruntime": ("cpu", "cuda", "openvino", "qnn"),
     "onnxruntime-web": ("cpu", "webgpu", "webnn"),
+    "openvino_genai": ("openvino",),
 }
 OLD_DEFAULTS = {
     "cpu": "torch",
@@ -37,7 +39,11 @@ OLD_DEFAULTS = {
     "webnn": "onnxruntime-web",
     "webgpu": "onnxruntime-web",
 }
-OLD_PRELOADS = {"openvino": ("openvino",), "onnxruntime": ("onnxruntime",)}
+OLD_PRELOADS = {
+    "openvino": ("openvino",),
+    "onnxruntime": ("onnxruntime",),
+    "openvino_genai": ("openvino", "openvino_genai"),
+}
 
 
 def test_derived_tables_keep_their_values_and_order():
@@ -55,6 +61,24 @@ def test_every_runtime_is_consistent(runtime: Runtime):
     assert issubclass(cls, Backend) and cls.name == runtime.name
     assert set(runtime.platforms) <= set(N.PLATFORMS)
     assert set(runtime.default_on) <= set(runtime.platforms)
+    assert set(runtime.generate_default_on) <= set(runtime.platforms)
+    assert not runtime.generate_default_on or cls.generates
+    assert runtime.default_precision in N.PRECISIONS
+
+
+def test_generate_defaults_and_default_precisions():
+    from hwbench_mlflow.config import DEFAULT_GENERATE_BACKEND, default_backend, default_precision
+
+    assert DEFAULT_GENERATE_BACKEND == {**OLD_DEFAULTS, "openvino": "openvino_genai"}
+    assert default_backend("openvino", "generate") == "openvino_genai"
+    assert default_backend("openvino", "latency") == "openvino"
+    assert default_backend("cpu", "generate") == "torch"
+    assert [default_precision(b) for b in ("torch", "openvino", "openvino_genai", "nope")] == [
+        "fp32",
+        "fp32",
+        "int4",
+        "fp32",
+    ]
 
 
 def test_every_platform_has_exactly_one_default_runtime():
@@ -96,6 +120,6 @@ def test_every_backend_reports_its_output_dtype(name: str):
     assert get_backend_class(name).output_dtype is not Backend.output_dtype
 
 
-@pytest.mark.parametrize("name", ["torch", "openvino", "onnxruntime"])
+@pytest.mark.parametrize("name", ["torch", "openvino", "onnxruntime", "openvino_genai"])
 def test_native_backends_know_their_weights(name: str):
     assert get_backend_class(name).weights_sha256 is not Backend.weights_sha256
