@@ -94,6 +94,9 @@ M_DECODE_TPS = "decode_tokens_per_s"
 M_OUTPUT_TPS = "output_tokens_per_s"
 M_KV_CACHE = "kv_cache_mb"
 M_TOKENS_GENERATED = "tokens_generated"  # the fewest new tokens of any sequence: = new_tokens when all went right
+# against torch fp32's greedy tokens for the same prompt (generation_reference.py)
+M_FIRST_TOKEN_AGREEMENT = "first_token_agreement"  # share of the batch's sequences whose first token agrees
+M_AGREEING_PREFIX = "agreeing_prefix_tokens"  # the fewest leading tokens any sequence shares with it
 GENERATION_METRICS = (
     M_TTFT_P50,
     M_TTFT_P90,
@@ -108,6 +111,8 @@ GENERATION_METRICS = (
     M_OUTPUT_TPS,
     M_KV_CACHE,
     M_TOKENS_GENERATED,
+    M_FIRST_TOKEN_AGREEMENT,
+    M_AGREEING_PREFIX,
 )
 GENERATION_PARAMS = ("prompt_tokens", "new_tokens", "decoding")
 

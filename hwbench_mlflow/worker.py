@@ -336,6 +336,7 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
     observed: dict[str, float] = {}
     generations: list[dict[str, Any]] = []
     stage = "load"
+    generating, loop_peak_mb = config.scenario == GENERATE, 0.0
     try:
         backend.prepare()
         observed["memory_baseline_mb"] = peak_rss_mb()  # runtime imported, no model yet
@@ -345,7 +346,6 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         observed["startup_ms"] = (time.perf_counter() - t0) * 1e3
         params["weights_sha256"] = backend.weights_sha256()
         stage = "run"
-        generating = config.scenario == GENERATE
         t0 = time.perf_counter()
         out = backend.generate() if generating else backend.run()  # a generation: its warmup too
         backend.synchronize()
@@ -366,9 +366,11 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         if generating:
             loop, traces = generation_loop(backend.generate, rule, config.batch_size, config.new_tokens or 1)
             generations = [t.to_record() for t in traces]
+            loop_peak_mb = peak_rss_mb()  # not what follows: KV size, reference
             kv = backend.kv_cache_mb()
             if kv is not None:
                 observed["kv_cache_mb"] = kv
+            observed.update(_token_agreement(config, params, traces[-1].tokens))
         if loop is None:
             loop = timed_loop(backend.run, backend.synchronize, rule, config.batch_size)
             if config.scenario == "throughput":
@@ -395,7 +397,7 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         raise ConfigFailure(category, f"{type(exc).__name__}: {exc}") from exc
     finally:
         backend.close()
-    observed["memory_peak_mb"] = peak_rss_mb()
+    observed["memory_peak_mb"] = loop_peak_mb if generating else peak_rss_mb()
     for key, value in own.items():  # what the runtime measured itself (a browser page) replaces the worker's view
         if value is None:
             observed.pop(key, None)
@@ -411,6 +413,20 @@ def _measure(config: BenchmarkConfig, settings: MeasureSettings) -> dict[str, An
         "ci_met": loop.ci_met,
         "generations": generations,
     }
+
+
+def _token_agreement(config: BenchmarkConfig, params: dict[str, Any], tokens: Any) -> dict[str, float]:
+    """The generation's tokens against torch fp32's (generation_reference), after the timed window;
+    a reference that cannot be had is said in ``token_reference``, never a failed config."""
+    from .generation_reference import REFERENCE, agreement, reference_tokens
+
+    try:
+        ref, source = reference_tokens(config, str(params.get("weights_sha256") or ""), tokens[0])
+    except Exception as exc:
+        params["token_reference"] = f"none: {type(exc).__name__}: {exc}"[:500]
+        return {}
+    params["token_reference"] = f"{REFERENCE}: {source}"
+    return agreement(tokens, ref)
 
 
 def generation_loop(generate: Callable[[], Any], rule: Any, batch_size: int, new_tokens: int) -> tuple[Any, list[Any]]:

@@ -85,7 +85,18 @@ STAGES = {
         ("names", "errors", "config", "catalog", "inputs", "hardware", "browsers", "runtimes", "model_files"), 0
     ),  # core
     **dict.fromkeys(
-        ("measure", "accuracy", "generation", "host_load", "worker", "worker_env", "worker_preload", "backends"), 1
+        (
+            "measure",
+            "accuracy",
+            "generation",
+            "generation_reference",
+            "host_load",
+            "worker",
+            "worker_env",
+            "worker_preload",
+            "backends",
+        ),
+        1,
     ),  # execution
     **dict.fromkeys(("plan", "results"), 2),
     "tracking": 3,

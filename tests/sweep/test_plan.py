@@ -78,7 +78,11 @@ def test_build_plan_order_and_every_backend():
 @pytest.mark.parametrize(
     ("hardware", "backends", "message"),
     [
-        (["cpu"], ["tf"], "unknown backend 'tf'; choose from torch, openvino, onnxruntime, onnxruntime-web, openvino_genai"),
+        (
+            ["cpu"],
+            ["tf"],
+            "unknown backend 'tf'; choose from torch, openvino, onnxruntime, onnxruntime-web, openvino_genai",
+        ),
         (["openvino"], ["torch"], "none of the backends torch runs on 'openvino'"),
     ],
 )
