@@ -29,7 +29,10 @@ web: install
 # supports (from the DuckDB mirror the sweep synced); the sweep's exit code is make's.
 run: install
 	$(VENV)/bin/hwbench run --model bert-tiny,minilm --batch-sizes 1,8 --precision native --max-time 2; \
-	rc=$$?; $(VENV)/bin/hwbench recommend; exit $$rc
+	rc=$$?; \
+	$(VENV)/bin/hwbench run --model smollm2 --scenario generate --hardware cpu,openvino \
+	  --prompt-tokens 64 --new-tokens 32 --batch-sizes 1 --max-time 5 || rc=1; \
+	$(VENV)/bin/hwbench recommend; exit $$rc
 
 # Two workers, whole files each (module fixtures such as the PostgreSQL server start once):
 # most of the suite waits on worker processes, servers and measurement windows.

@@ -60,10 +60,12 @@ def print_trials(result: Any) -> None:
 
     t = Table(title=f"hwbench search {result.study_name}: {result.objective} ({result.direction})")
     generate = any(tr.decode_tokens_per_s is not None for tr in result.trials)
-    rate, tail = ("decode tok/s", "ITL p99 ms") if generate else ("samples/s", "p99 ms")
+    rate, tail = ("tok/s", "ITL p99") if generate else ("samples/s", "p99 ms")  # decode tokens/s, ms
     numeric = ("trial", "batch", "objective", rate, tail, "peak MB")
+    widest = max((len(tr.config) for tr in result.trials), default=6)
     for col in ("trial", "config", "batch", "state", "objective", rate, tail, "peak MB", "note"):
-        t.add_column(col, justify="right" if col in numeric else "left")
+        width = {"min_width": widest} if col == "config" else {}  # the config is what tells trials apart
+        t.add_column(col, justify="right" if col in numeric else "left", **width)
 
     def num(x: Any, fmt: str) -> str:
         return format(x, fmt) if x is not None and x == x and abs(x) != float("inf") else ""

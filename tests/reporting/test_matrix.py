@@ -22,7 +22,8 @@ def _matrix(tmp_path, *args):
 def test_matrix_covers_every_combination_with_reasons(tmp_path):
     rows = _matrix(tmp_path, "--no-history")
     backends_per_platform = {p: max(1, sum(p in v for v in BACKEND_PLATFORMS.values())) for p in N.PLATFORMS}
-    assert len(rows) == len(CATALOG) * sum(backends_per_platform.values()) * len(N.PRECISIONS) * len(N.MODES)
+    modes = sum(len(N.MODES) + spec.generative for spec in CATALOG.values())  # + generate for causal LMs
+    assert len(rows) == modes * sum(backends_per_platform.values()) * len(N.PRECISIONS)
     assert {r["model"] for r in rows} == set(CATALOG)
     for r in rows:
         assert r["compatible"] == (r["reason"] == ""), r
@@ -34,6 +35,13 @@ def test_matrix_covers_every_combination_with_reasons(tmp_path):
     assert qnn["category_if_not"] == "unavailable" and "QNNExecutionProvider" in qnn["reason"]
     web = cell[("bert", "webgpu", "onnxruntime-web", "fp32", "training")]  # browsers run inference only
     assert not web["compatible"] and web["category_if_not"] in ("unsupported", "unavailable")
+    assert cell[("smollm2", "cpu", "torch", "fp32", "generate")]["compatible"]
+    genai = cell[("smollm2", "openvino", "openvino_genai", "int4", "generate")]
+    assert genai["compatible"] or genai["category_if_not"] == "unavailable", genai
+    assert not cell[("smollm2", "openvino", "openvino_genai", "fp32", "generate")]["compatible"]
+    assert "int4 only" in cell[("smollm2", "openvino", "openvino_genai", "fp32", "generate")]["reason"]
+    assert cell[("bert", "cpu", "torch", "int4", "inference")]["reason"].startswith("int4 is weight-only")
+    assert ("bert", "cpu", "torch", "fp32", "generate") not in cell  # bert does not generate
     if not torch.cuda.is_available():
         assert cell[("gpt2", "cuda", "torch", "fp16", "inference")]["category_if_not"] == "unavailable"
     assert not (tmp_path / "mlflow.db").exists()  # --no-history reads nothing, creates nothing
