@@ -22,14 +22,13 @@ import time
 from hwbench_mlflow.backends.openvino_genai_backend import PRECISION, OpenVINOGenAIBackend
 from hwbench_mlflow.config import BenchmarkConfig
 from hwbench_mlflow.generation import GenerationTrace
-from hwbench_mlflow.names import PRECISIONS
 
 
-def genai_config(prompt_tokens: int, new_tokens: int, batch: int, model: str = "smollm2") -> BenchmarkConfig:
-    """The backend's config. Until ``names.PRECISIONS`` lists ``int4``, the config is built as
-    fp32 and its precision set afterwards (the frozen dataclass's own validation would refuse it)."""
-    precision = PRECISION if PRECISION in PRECISIONS else "fp32"
-    cfg = BenchmarkConfig(
+def genai_config(
+    prompt_tokens: int, new_tokens: int, batch: int, model: str = "smollm2", precision: str = PRECISION
+) -> BenchmarkConfig:
+    """The backend's config (default precision int4: the GGUF as it is)."""
+    return BenchmarkConfig(
         model,
         "openvino",
         "openvino_genai",
@@ -41,9 +40,6 @@ def genai_config(prompt_tokens: int, new_tokens: int, batch: int, model: str = "
         prompt_tokens=prompt_tokens,
         new_tokens=new_tokens,
     )
-    if cfg.precision != PRECISION:
-        object.__setattr__(cfg, "precision", PRECISION)
-    return cfg
 
 
 def ours(trace: GenerationTrace) -> tuple[float, float]:

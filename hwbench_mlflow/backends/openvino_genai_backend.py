@@ -20,6 +20,11 @@ step (measured on SmolLM2-135M Q4_1, ``ffn_down`` of layer 0: max |Δw| 0.10 aga
 dequantization, matching that rounding). The greedy tokens therefore differ from an fp32
 generation of the exactly dequantized GGUF (transformers, or llama.cpp's arithmetic) sooner
 than the 4-bit weights alone would make them. The ``weights_executed`` param says so.
+
+``fp16`` and ``int8``: the GGUF re-written from its exact dequantization as F16 or Q8_0
+(:mod:`.gguf_rewrite`, cached), which the reader runs as stored; on SmolLM2 (p16 n8) both give
+exactly torch fp32's greedy tokens. ``fp32`` is refused: the reader has no F32 matrices
+("Unsupported quantization type" on a GGUF re-written as F32).
 Activations run in f32 (``INFERENCE_PRECISION_HINT`` f32, explicitly: the CPU plugin would
 otherwise run bf16 on CPUs with bf16 units), the KV cache is kept in f32
 (``KV_CACHE_PRECISION``; the CPU default is u8) and the int8 dynamic quantization of activations
@@ -55,13 +60,33 @@ from .base import Backend
 
 decline_vendor_telemetry()  # before openvino loads: no network call
 
-PRECISION = "int4"
+PRECISION = "int4"  # the GGUF as it is (its default)
+REWRITTEN = {"fp16": "F16", "int8": "Q8_0"}  # precisions run from the GGUF re-written (gguf_rewrite.py)
+PRECISIONS = (PRECISION, *REWRITTEN)
 SCENARIO = "generate"
 WEIGHTS_EXECUTED = (
     "gguf {qtype} through openvino_genai's GGUF reader: u4 weights, f16 scale and u4 zero point per "
     "block of 32 (Q4_1's minimum rounded to whole steps), OpenVINO's int4 weight kernels; "
     "activations f32, KV cache f32"
 )
+AS_STORED = "gguf {qtype} through openvino_genai's GGUF reader, as stored; activations f32, KV cache f32"
+REWRITTEN_EXECUTED = {
+    "F16": "f16 weights (each the nearest f16 of its exact value)",
+    "Q8_0": "int8 weights with an f16 scale per block of 32 (Q8_0)",
+}
+
+
+def weights_executed(qtype: str, precision: str) -> str:
+    """What the pipeline runs, in words: the GGUF's own type, or the type it was re-written in."""
+    if precision in REWRITTEN:
+        new = REWRITTEN[precision]
+        return (
+            f"gguf {qtype} re-written as {new} from its exact dequantization: {REWRITTEN_EXECUTED[new]}, through "
+            "openvino_genai's GGUF reader; activations f32, KV cache f32"
+        )
+    return (WEIGHTS_EXECUTED if qtype == "Q4_1" else AS_STORED).format(qtype=qtype)
+
+
 # The properties the pipeline is built with (see the module docstring).
 PIPELINE_PROPERTIES: dict[str, Any] = {
     "INFERENCE_PRECISION_HINT": "f32",
@@ -143,7 +168,7 @@ def gguf_tensor_types(path: str) -> tuple[str, str]:
 class OpenVINOGenAIBackend(Backend):
     name = "openvino_genai"
     generates = True
-    weight_only_precisions = (PRECISION,)
+    weight_only_precisions = (PRECISION,)  # fp16 / int8 here are weight-only too: f32 arithmetic
 
     @classmethod
     def unavailable(cls, config: BenchmarkConfig) -> str | None:
@@ -163,10 +188,15 @@ class OpenVINOGenAIBackend(Backend):
             return "openvino_genai runs only the generate scenario"
         if config.hardware != "openvino":
             return f"the openvino_genai backend runs on the openvino platform, not {config.hardware}"
-        if config.precision != PRECISION:
+        if config.precision == "fp32":
             return (
-                f"openvino_genai runs the GGUF's 4-bit weights as they are: precision {PRECISION} only, "
-                f"not {config.precision}"
+                "openvino_genai 2026.4's GGUF reader has no F32 matrices ('Unsupported quantization type' on a GGUF "
+                "re-written as F32): fp32 weights do not run here; fp16 (F16) and int8 (Q8_0) do"
+            )
+        if config.precision not in PRECISIONS:
+            return (
+                f"openvino_genai runs int4 (the GGUF's 4-bit weights as they are), fp16 and int8 (the GGUF re-written "
+                f"as F16 / Q8_0), not {config.precision}"
             )
         path, why = _gguf_file(config)
         if path is None and "not installed" not in why:
@@ -188,7 +218,15 @@ class OpenVINOGenAIBackend(Backend):
         path, why = _gguf_file(self.config)
         if path is None:
             raise ConfigFailure("unavailable", why)
-        self.gguf = path
+        self.gguf = path  # the weights' identity (weights_sha256)
+        self.gguf_run = path  # the file the pipeline reads
+        if self.config.precision in REWRITTEN:
+            from .gguf_rewrite import rewritten_gguf
+
+            try:
+                self.gguf_run = rewritten_gguf(path, self.config.precision)  # once per file: ~10 s here
+            except Exception as exc:
+                raise ConfigFailure("load_error", f"re-writing the GGUF: {type(exc).__name__}: {exc}") from exc
         self.prompt_tokens = int(self.config.prompt_tokens or 0)
         self.new_tokens = int(self.config.new_tokens or 0)
         if self.prompt_tokens < 1 or self.new_tokens < 1:
@@ -205,7 +243,7 @@ class OpenVINOGenAIBackend(Backend):
 
         ov, genai, cfg = self.ov, self.genai, self.config
         try:
-            self.pipe = genai.LLMPipeline(str(self.gguf), cfg.device, **PIPELINE_PROPERTIES)
+            self.pipe = genai.LLMPipeline(str(self.gguf_run), cfg.device, **PIPELINE_PROPERTIES)
         except Exception as exc:
             raise ConfigFailure("load_error", f"LLMPipeline: {type(exc).__name__}: {exc}") from exc
         self.ids = np.asarray(prompt_token_ids(self.tokenizer, self.prompt_tokens, cfg.batch_size), dtype=np.int64)
@@ -217,13 +255,13 @@ class OpenVINOGenAIBackend(Backend):
         )
         self.streamed = cfg.batch_size == 1
         return {
-            "model_path": str(self.gguf),
+            "model_path": str(self.gguf_run),
             "model_format": "gguf",
-            "model_size_mb": round(self.gguf.stat().st_size / 2**20, 3),
+            "model_size_mb": round(self.gguf_run.stat().st_size / 2**20, 3),
             "weights": "pretrained",
             "weights_format": f"gguf:{self.qtype}",
             "gguf_tensor_types": self.tensor_types,
-            "weights_executed": WEIGHTS_EXECUTED.format(qtype=self.qtype),
+            "weights_executed": weights_executed(self.qtype, cfg.precision),
             "converter": "openvino_genai GGUF reader (LLMPipeline on the .gguf file)",
             "tokenizer": "transformers.AutoTokenizer from the GGUF",
             "tokenizer_check": self._tokenizer_check(),

@@ -69,7 +69,13 @@ def test_check_reasons() -> None:
     fp32 = BenchmarkConfig(
         "smollm2", "openvino", "openvino_genai", "CPU", "fp32", 1, scenario="generate", prompt_tokens=P, new_tokens=1
     )
-    assert "precision int4 only" in OpenVINOGenAIBackend.check(fp32, HW)
+    assert "has no F32 matrices" in OpenVINOGenAIBackend.check(fp32, HW)
+    bf16 = genai_config(P, N_NEW, 1, precision="bf16")
+    assert OpenVINOGenAIBackend.check(bf16, HW) == (
+        "openvino_genai runs int4 (the GGUF's 4-bit weights as they are), fp16 and int8 (the GGUF re-written "
+        "as F16 / Q8_0), not bf16"
+    )
+    assert OpenVINOGenAIBackend.check(genai_config(P, N_NEW, 1, precision="int8"), HW) is None
     assert "not a generative model" in OpenVINOGenAIBackend.check(genai_config(P, N_NEW, 1, "bert-tiny"), HW)
     assert "GGUF file" in OpenVINOGenAIBackend.check(genai_config(P, N_NEW, 1, "gpt2"), HW)
     cpu = genai_config(P, N_NEW, 1)
@@ -141,6 +147,29 @@ def test_tokens_vs_transformers_fp32(b1) -> None:
     print(f"openvino_genai {got}, fp32 argmax on them {argmax}, ranks {ranks}, prefix {prefix(got, argmax)}")
     assert max(ranks) < RANK_BOUND, ranks
     assert got[0] == argmax[0]
+
+
+@needs_gguf
+@pytest.mark.parametrize(("precision", "qtype"), [("fp16", "F16"), ("int8", "Q8_0")])
+def test_rewritten_gguf_gives_torch_fp32s_tokens(precision: str, qtype: str) -> None:
+    """fp16 / int8: the GGUF re-written from its exact dequantization (cached); on this prompt
+    its greedy tokens are exactly torch fp32's (the reference every generation is held to)."""
+    from hwbench_mlflow.generation_reference import reference_tokens
+
+    cfg = genai_config(P, N_NEW, 1, precision=precision)
+    b = OpenVINOGenAIBackend(cfg)
+    b.prepare()
+    try:
+        params = b.load()
+        tokens = list(b.generate().tokens[0])
+    finally:
+        b.close()
+    assert params["model_path"].endswith(f".{qtype}.gguf") and params["weights_format"] == "gguf:Q4_1"
+    assert params["weights_executed"].startswith(f"gguf Q4_1 re-written as {qtype} from its exact dequantization")
+    sha = hashlib.sha256(GGUF.read_bytes()).hexdigest()
+    assert b.weights_sha256() == sha  # the weights' identity stays the source GGUF's
+    reference, _ = reference_tokens(cfg, sha, [])
+    assert tokens == reference and len(tokens) == N_NEW
 
 
 @needs_gguf

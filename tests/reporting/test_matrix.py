@@ -39,7 +39,8 @@ def test_matrix_covers_every_combination_with_reasons(tmp_path):
     genai = cell[("smollm2", "openvino", "openvino_genai", "int4", "generate")]
     assert genai["compatible"] or genai["category_if_not"] == "unavailable", genai
     assert not cell[("smollm2", "openvino", "openvino_genai", "fp32", "generate")]["compatible"]
-    assert "int4 only" in cell[("smollm2", "openvino", "openvino_genai", "fp32", "generate")]["reason"]
+    assert "no F32 matrices" in cell[("smollm2", "openvino", "openvino_genai", "fp32", "generate")]["reason"]
+    assert cell[("smollm2", "openvino", "openvino_genai", "int8", "generate")]["compatible"] == genai["compatible"]
     assert cell[("bert", "cpu", "torch", "int4", "inference")]["reason"].startswith("int4 is weight-only")
     assert ("bert", "cpu", "torch", "fp32", "generate") not in cell  # bert does not generate
     if not torch.cuda.is_available():
