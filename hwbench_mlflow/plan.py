@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import names as N
-from .backends import BACKEND_PLATFORMS, BACKENDS, get_backend_class
+from .backends import BACKEND_PLATFORMS, BACKENDS, GENERATE_ONLY, get_backend_class
 from .catalog import CATALOG, DEFAULT_MODELS, ModelSpec, models_in_category, resolve_model
 from .config import DEFAULT_BACKEND, BenchmarkConfig, default_backend, default_precision
 from .errors import BadInputError
@@ -84,7 +84,11 @@ def build_plan(
         if backends:
             chosen = [b for b in backends if hw in BACKEND_PLATFORMS[b]]
         elif every_backend:
-            chosen = [b for b, platforms in BACKEND_PLATFORMS.items() if hw in platforms]
+            chosen = [
+                b
+                for b, platforms in BACKEND_PLATFORMS.items()
+                if hw in platforms and (scenario == N.GENERATE or b not in GENERATE_ONLY)
+            ]
         else:
             chosen = [default_backend(hw, scenario)]
         if backends and not chosen:

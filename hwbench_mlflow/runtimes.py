@@ -25,6 +25,7 @@ class Runtime:
     preload_modules: tuple[str, ...] = ()  # imported by the fork server before the first worker
     generate_default_on: tuple[str, ...] = ()  # platforms it runs scenario generate on when no backend is chosen
     default_precision: str = "fp32"  # what it runs when no precision is asked (names.DEFAULT_PRECISION)
+    generate_only: bool = False  # runs scenario generate only (--all plans it for nothing else)
 
 
 RUNTIMES: tuple[Runtime, ...] = (
@@ -61,5 +62,12 @@ RUNTIMES: tuple[Runtime, ...] = (
         preload_modules=("openvino", "openvino_genai"),
         generate_default_on=("openvino",),
         default_precision="int4",  # the GGUF's 4-bit weights as they are
+        generate_only=True,
+    ),
+    Runtime(
+        "onnxruntime_genai",
+        "hwbench_mlflow.backends.onnxruntime_genai_backend:OnnxRuntimeGenAIBackend",
+        platforms=("cpu",),  # the CPU package; onnxruntime-genai-cuda would add cuda
+        generate_only=True,
     ),
 )

@@ -14,6 +14,7 @@ from .base import Backend
 
 BACKENDS: dict[str, str] = {r.name: r.class_path for r in RUNTIMES}  # name → "module:Class"
 BACKEND_PLATFORMS: dict[str, tuple[str, ...]] = {r.name: r.platforms for r in RUNTIMES}  # where each executes
+GENERATE_ONLY: frozenset[str] = frozenset(r.name for r in RUNTIMES if r.generate_only)  # scenario generate only
 
 
 def get_backend_class(name: str) -> type[Backend]:
@@ -25,4 +26,4 @@ def get_backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module_name), cls_name)
 
 
-__all__ = ["BACKENDS", "BACKEND_PLATFORMS", "RUNTIMES", "Backend", "Runtime", "get_backend_class"]
+__all__ = ["BACKENDS", "BACKEND_PLATFORMS", "GENERATE_ONLY", "RUNTIMES", "Backend", "Runtime", "get_backend_class"]

@@ -21,6 +21,7 @@ OLD_BACKENDS = {
     "onnxruntime": "hwbench_mlflow.backends.onnxruntime_backend:OnnxRuntimeBackend",
     "onnxruntime-web": "hwbench_mlflow.backends.ortweb_backend:OrtWebBackend",
     "openvino_genai": "hwbench_mlflow.backends.openvino_genai_backend:OpenVINOGenAIBackend",  # issue 18
+    "onnxruntime_genai": "hwbench_mlflow.backends.onnxruntime_genai_backend:OnnxRuntimeGenAIBackend",  # issue 18
 }
 OLD_PLATFORMS = {
     "torch": ("cpu", "cuda", "rocm", "mps"),
@@ -28,6 +29,7 @@ OLD_PLATFORMS = {
     "onnxruntime": ("cpu", "cuda", "openvino", "qnn"),
     "onnxruntime-web": ("cpu", "webgpu", "webnn"),
     "openvino_genai": ("openvino",),
+    "onnxruntime_genai": ("cpu",),
 }
 OLD_DEFAULTS = {
     "cpu": "torch",
@@ -120,6 +122,6 @@ def test_every_backend_reports_its_output_dtype(name: str):
     assert get_backend_class(name).output_dtype is not Backend.output_dtype
 
 
-@pytest.mark.parametrize("name", ["torch", "openvino", "onnxruntime", "openvino_genai"])
+@pytest.mark.parametrize("name", ["torch", "openvino", "onnxruntime", "openvino_genai", "onnxruntime_genai"])
 def test_native_backends_know_their_weights(name: str):
     assert get_backend_class(name).weights_sha256 is not Backend.weights_sha256

@@ -81,7 +81,8 @@ def test_build_plan_order_and_every_backend():
         (
             ["cpu"],
             ["tf"],
-            "unknown backend 'tf'; choose from torch, openvino, onnxruntime, onnxruntime-web, openvino_genai",
+            "unknown backend 'tf'; choose from torch, openvino, onnxruntime, onnxruntime-web, openvino_genai, "
+            "onnxruntime_genai",
         ),
         (["openvino"], ["torch"], "none of the backends torch runs on 'openvino'"),
     ],
