@@ -178,8 +178,10 @@ def print_summary(sweep: Any) -> None:
     for col, just, _ in columns:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     t.add_column("weights", justify="left")
+    generation = columns is _GENERATION_COLUMNS
     for r in sweep.results:
-        name, weights = escape(fit_config_name(r.config.run_name)), escape(r.tags.get(N.T_WEIGHTS, ""))
+        label = r.config.run_name.removesuffix(" · inference") if generation else r.config.run_name  # always inference
+        name, weights = escape(fit_config_name(label)), escape(r.tags.get(N.T_WEIGHTS, ""))
         if r.status == "success":
             busy = r.tags.get(N.T_HOST_CONTENDED) == "true"
             status = f"ok [yellow]busy {r.metrics.get(N.M_HOST_OTHER_CPU, 0.0):.0f}%[/]" if busy else "ok"
@@ -192,7 +194,7 @@ def print_summary(sweep: Any) -> None:
         t.columns.pop()  # the weights column (and its cells): the title says it
     console = get_console()
     console.print(t)
-    if columns is _GENERATION_COLUMNS:
+    if generation:
         console.print(
             "TTFT: median time to the first token; TPOT: mean time per output token after it; ITL p99: "
             "99th percentile inter-token latency (ms); tok/s: decode tokens per second (all sequences)"
