@@ -54,6 +54,9 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 @click.option("--weights", help="Best-overall weights, e.g. throughput=0.7,latency=0.3 (default 0.5 each).")
 @click.option("--latency", type=click.Choice(["p50", "p99"]), default="p50", show_default=True)
 @click.option("--memory-limit", type=Float(), metavar="MB", help="Only configurations whose peak memory fits.")
+@click.option(
+    "--itl-limit", type=Float(), metavar="MS", help="Generative models: best decode tokens/s with p99 ITL under this."
+)
 @click.option("--prices", type=str, help="YAML: $/hour per platform (cpu: 0.10, cuda: 2.50, ...).")
 @click.option("--power", type=str, help="YAML: watts per platform, used where no energy counter measured it.")
 @click.option("--mode", "mode_opt", default="inference", show_default=True, help="inference | training.")
@@ -67,6 +70,7 @@ def recommend(
     weights: str | None,
     latency: str,
     memory_limit: float | None,
+    itl_limit: float | None,
     prices: str | None,
     power: str | None,
     mode_opt: str,
@@ -76,7 +80,8 @@ def recommend(
     no_log: bool,
 ) -> int:
     """Hardware recommendations per model from the DuckDB mirror: best overall, throughput,
-    latency, memory and value, each with its evidence and a confidence rating."""
+    latency, memory and value, each with its evidence and a confidence rating; for generate
+    runs best TTFT, best decode tokens/s (under --itl-limit) and least memory."""
     from ..reporting.recommend import load_table, normalise_weights, to_frame, to_markdown
     from ..reporting.recommend import recommend as do_recommend
 
@@ -93,6 +98,7 @@ def recommend(
         prices=price_table,
         power=power_table,
         mode=parse_choices("--mode", mode_opt, N.MODES)[0],
+        itl_limit_ms=itl_limit,
     )
     frame = to_frame(recs)
     if fmt == "json":
@@ -115,6 +121,7 @@ def recommend(
             "weights": w,
             "latency": latency,
             "memory_limit_mb": memory_limit or "none",
+            "itl_limit_ms": itl_limit or "none",
             "models": models or "all",
             "prices": prices or "none",
             "power": power or "none",

@@ -197,7 +197,7 @@ def test_cli_formats_and_mlflow_record(mirror, tmp_path):
 def test_confidence_rules(simulated, samples, ci, estimated, expected, contended):
     from types import SimpleNamespace
 
-    from hwbench_mlflow.reporting.recommend import _confidence
+    from hwbench_mlflow.reporting.picking import _confidence
 
     row = SimpleNamespace(
         is_simulated=simulated, samples=samples, ci_rel=ci, percentile_warning=None, host_contended=contended

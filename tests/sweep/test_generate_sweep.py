@@ -110,3 +110,31 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
         assert row[12] == int(m[N.M_ITERATIONS])
         n = int(m[N.M_ITERATIONS])  # the raw per-token clock of every generation, mirrored
         assert (row[0], n, 8 * n, 0, 7, True) in tokens
+
+    # recommend: the generation criteria from these rows, never mixed with forward passes
+    by_id = {r.info.run_id: r.data.metrics for r in runs.values()}
+    itl = sorted(m[N.M_ITL_P99] for m in by_id.values())
+    limit = (itl[-1] + itl[-2]) / 2  # leaves out the config with the slowest tail
+    proc = run_cli(
+        ["recommend", "--db-path", str(db), "--itl-limit", f"{limit:.6f}", "--format", "json", "--no-log"], tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    recs = {r["criterion"]: r for r in json.loads(proc.stdout)}
+    assert set(recs) == {"best_ttft", "best_decode_tokens_per_s", "best_decode_under_itl_limit", "least_memory"}
+    assert all(r["status"] == "recommended" and r["model"] == "smollm2" for r in recs.values())
+    ttft = {k: m[N.M_TTFT_P50] for k, m in by_id.items()}
+    decode = {k: m[N.M_DECODE_TPS] for k, m in by_id.items()}
+    assert recs["best_ttft"]["mlflow_run_id"] == min(ttft, key=ttft.get)
+    assert recs["best_ttft"]["value"] == pytest.approx(min(ttft.values()))
+    assert recs["best_decode_tokens_per_s"]["mlflow_run_id"] == max(decode, key=decode.get)
+    under = {k: v for k, v in decode.items() if by_id[k][N.M_ITL_P99] <= limit}
+    assert len(under) == 3 and recs["best_decode_under_itl_limit"]["mlflow_run_id"] == max(under, key=under.get)
+    mem = {k: m[N.M_MEMORY_PEAK] for k, m in by_id.items()}
+    assert recs["least_memory"]["mlflow_run_id"] == min(mem, key=mem.get)
+    assert all("prompt 16 / new 8 tokens" in r["basis"] for r in recs.values())
+    none = run_cli(
+        ["recommend", "--db-path", str(db), "--itl-limit", "0.001", "--format", "json", "--no-log"], tmp_path
+    )
+    (capped,) = [r for r in json.loads(none.stdout) if r["criterion"] == "best_decode_under_itl_limit"]
+    assert capped["status"] == "not_available" and "no config keeps p99 ITL under 0.001 ms" in capped["reason"]
+    assert f"at {itl[0]:.3g} ms" in capped["reason"]  # the closest, named
