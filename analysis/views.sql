@@ -22,7 +22,8 @@ CREATE OR REPLACE VIEW latest_results AS
 SELECT * FROM results
 WHERE status = 'success'
 QUALIFY row_number() OVER (
-    PARTITION BY model, hardware, device, host, backend, precision, batch_size, mode, scenario
+    PARTITION BY model, hardware, device, host, backend, precision, batch_size, mode, scenario,
+        prompt_tokens, new_tokens  -- a generation's shape is part of its configuration
     ORDER BY created_at DESC, mlflow_run_id
 ) = 1;
 

@@ -18,28 +18,20 @@ import math
 import os
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInputError
+from .figures import SIM, Plot, _subtitle
+from .generation_plots import generation_plots
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SIM = " (SIMULATED)"
 LOG_RATIO = 10.0  # series maxima further apart than this: log value axis
 CI_NOTE = "error bars: 95 % CI of the median latency"
 CI_COLOR = "crimson"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7 against 10 colours: no pair repeats before 70 series
-
-
-@dataclass
-class Plot:
-    name: str  # file stem
-    title: str
-    figure: Any  # matplotlib Figure
-    interactive: Any  # plotly Figure
 
 
 def _label(row: Any) -> str:
@@ -73,14 +65,6 @@ def _log_axis(axis: Any) -> None:
 
     axis.set_major_formatter(StrMethodFormatter("{x:g}"))
     axis.set_minor_formatter(FuncFormatter(minor))
-
-
-def _subtitle(ax: Any, title: str, notes: list[str]) -> None:
-    """The title, left-aligned, with the notes (what the error bars are, why the axis is log)
-    in small print under it."""
-    ax.set_title(title, fontsize=11, loc="left", pad=16 if notes else 6)
-    if notes:
-        ax.text(0, 1.01, " · ".join(notes), transform=ax.transAxes, fontsize=7.5, color="#444", va="bottom")
 
 
 def _throughput_ci(frame: pd.DataFrame) -> tuple[Any, Any]:
@@ -500,6 +484,10 @@ def all_plots(
 
     frame = _latest(db_path, models, None)
     frame["is_simulated"] = frame["is_simulated"].fillna(False).astype(bool)
+    generated = generation_plots(db_path, models)  # a generation is drawn by its own plots only
+    frame = frame[frame["scenario"] != "generate"]
+    if frame.empty:
+        return generated
     samples = samples_by_run(db_path, list(frame["mlflow_run_id"]))
     frame = _fill_ci(frame, samples)
     return [
@@ -508,6 +496,7 @@ def all_plots(
         memory_vs_batch(frame, memory_limit_mb),
         platform_model_heatmap(frame),
         precision_comparison(frame),
+        *generated,
     ]
 
 

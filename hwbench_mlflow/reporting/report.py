@@ -130,6 +130,7 @@ def build(
             "value",
             "unit",
             "confidence",
+            "basis",
             "is_simulated",
             "mlflow_run_id",
             "samples",
@@ -171,6 +172,7 @@ def build(
             f"<h3>{html.escape(Path(p).stem)}</h3><img alt='{html.escape(Path(p).stem)}' "
             f"src='data:image/png;base64,{data}'>"
         )
+    parts += generation_section(db_path, models)
     parts.append("<h2>Recommendations</h2>" + rec_html)
     parts.append("<h2>Hardware availability</h2>" + table(avail))
     keep = [*SUMMARY_COLUMNS[:4], "device", "scenario", *SUMMARY_COLUMNS[4:], "mlflow_run_id"]
@@ -178,6 +180,32 @@ def build(
     parts.append("<h2>All configurations</h2>" + table(analysis[keep]))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+GENERATION_SHOWN = (
+    "model", "hardware", "backend", "precision", "batch_size", "prompt_tokens", "new_tokens", "ttft_p50_ms",
+    "ttft_p99_ms", "tpot_mean_ms", "itl_p99_ms", "decode_tokens_per_s", "kv_cache_mb", "memory_mb",
+    "first_token_agreement", "agreeing_prefix_tokens", "is_simulated", "host_contended", "mlflow_run_id",
+)  # fmt: skip
+
+
+def generation_section(db_path: str | os.PathLike[str], models: list[str] | None) -> list[str]:
+    """The report's "Generation" section (none without generate runs): every generate config's token
+    metrics and how far its tokens follow torch fp32's; its plots are under "Plots", its
+    recommendations (best TTFT, decode tokens/s, least memory) under "Recommendations"."""
+    from .generation_plots import generation_frame
+
+    frame = generation_frame(db_path, models)
+    if frame.empty:
+        return []
+    return [
+        "<h2>Generation</h2>",
+        "<p>Greedy, exactly new_tokens per sequence. TTFT: call to first token; TPOT: mean time per output "
+        "token after it; ITL: every gap between tokens; decode tokens/s: the whole batch's; KV MB: from the "
+        "model's config; first_token_agreement / agreeing_prefix_tokens: against torch fp32's greedy tokens "
+        "for the same prompt (1.0 / new_tokens: the same generation).</p>",
+        table(frame[list(GENERATION_SHOWN)]),
+    ]
 
 
 def write(text: str, path: Path) -> Path:

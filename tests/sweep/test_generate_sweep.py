@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hwbench_mlflow import names as N
@@ -138,3 +139,24 @@ def test_generate_sweep_into_mlflow_and_duckdb(tmp_path) -> None:
     (capped,) = [r for r in json.loads(none.stdout) if r["criterion"] == "best_decode_under_itl_limit"]
     assert capped["status"] == "not_available" and "no config keeps p99 ITL under 0.001 ms" in capped["reason"]
     assert f"at {itl[0]:.3g} ms" in capped["reason"]  # the closest, named
+
+    # plots and the report: a generation's own pictures, never the forward-pass ones
+    from hwbench_mlflow.reporting.generation_plots import inter_token_latencies
+    from hwbench_mlflow.reporting.plots import all_plots
+    from hwbench_mlflow.reporting.report import write_report
+
+    plots = {p.name: p for p in all_plots(db)}
+    assert set(plots) == {"ttft_vs_prompt", "decode_tokens_per_s_vs_batch", "itl_distribution"}
+    ttft_lines = plots["ttft_vs_prompt"].figure.axes[0].get_lines()
+    assert len(ttft_lines) == 4  # torch and openvino_genai, batch 1 and 2: one point (prompt 16) each
+    assert sorted(float(line.get_ydata()[0]) for line in ttft_lines) == pytest.approx(sorted(ttft.values()))
+    decode_lines = plots["decode_tokens_per_s_vs_batch"].figure.axes[0].get_lines()
+    assert len(decode_lines) == 2 and all(list(line.get_xdata()) == [1, 2] for line in decode_lines)
+    assert sorted(y for line in decode_lines for y in line.get_ydata()) == pytest.approx(sorted(decode.values()))
+    itl_ms = inter_token_latencies(db, list(by_id))
+    assert {k: len(v) for k, v in itl_ms.items()} == {k: 7 * int(m[N.M_ITERATIONS]) for k, m in by_id.items()}
+    for k, gaps in itl_ms.items():  # the mirror's token clock gives back the run's ITL p99
+        assert float(np.percentile(gaps, 99)) == pytest.approx(by_id[k][N.M_ITL_P99], rel=0.05)
+    (report,) = write_report(db, tmp_path / "report.html")
+    text = report.read_text()
+    assert "<h2>Generation</h2>" in text and text.count("<img") == 3 and "first_token_agreement" in text
