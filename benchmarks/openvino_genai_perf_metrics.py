@@ -22,6 +22,7 @@ import time
 from hwbench_mlflow.backends.openvino_genai_backend import PRECISION, OpenVINOGenAIBackend
 from hwbench_mlflow.config import BenchmarkConfig
 from hwbench_mlflow.generation import GenerationTrace
+from hwbench_mlflow.generation_reference import agreeing_prefix
 
 
 def genai_config(
@@ -82,14 +83,7 @@ def torch_fp32_greedy(gguf: str, ids: list[list[int]], new_tokens: int) -> list[
     return out[:, x.shape[1] :].tolist()
 
 
-def prefix(a: tuple[int, ...] | list[int], b: tuple[int, ...] | list[int]) -> int:
-    """Length of the common prefix of two token sequences."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+prefix = agreeing_prefix  # the length of the common prefix of two token sequences
 
 
 def main() -> None:

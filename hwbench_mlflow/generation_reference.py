@@ -93,22 +93,23 @@ def reference_tokens(config: BenchmarkConfig, weights_sha256: str, own: Sequence
     return tokens, "computed in a separate process (torch fp32, cpu)"
 
 
+def agreeing_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two sequences share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def agreement(tokens: Sequence[Sequence[int]], reference: Sequence[int]) -> dict[str, float]:
     """``first_token_agreement`` and ``agreeing_prefix_tokens`` of a batch's sequences against the reference."""
     if not tokens or not reference:
         return {}
-
-    def prefix(seq: Sequence[int]) -> int:
-        n = 0
-        for a, b in zip(seq, reference, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
-
     return {
         N.M_FIRST_TOKEN_AGREEMENT: sum(1 for s in tokens if s and s[0] == reference[0]) / len(tokens),
-        N.M_AGREEING_PREFIX: float(min(prefix(s) for s in tokens)),
+        N.M_AGREEING_PREFIX: float(min(agreeing_prefix(s, reference) for s in tokens)),
     }
 
 
